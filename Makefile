@@ -1,0 +1,34 @@
+# bihuan: `make run` runs the whole system on embedded defaults, `make test` runs the tests.
+# Both create or update .venv and install what they need.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test demo bench install clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "bihuan needs Python 3.11, found " + sys.version' 
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m cli.main run
+
+# The runner exits with pytest's own status, even if the SDK runtime crashes at interpreter exit.
+test: $(STAMP)
+	$(PY) tests/run.py $(ARGS)
+
+demo: $(STAMP)
+	$(PY) -m cli.main demo
+
+bench: $(STAMP)
+	$(PY) bench/events_per_case.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

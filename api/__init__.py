@@ -1,0 +1,1 @@
+"""The thin HTTP API: validate, start/update/query workflows, read the ledger."""

@@ -1,0 +1,172 @@
+"""Request and response bodies of the HTTP API."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, create_model
+from pydantic.json_schema import SkipJsonSchema
+
+from domain import models as m
+from domain.actions import ACTION_LABELS, Action, actions_allowed_in
+from domain.stages import STAGE_LABELS, Stage
+
+ExternalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$",
+                                  description="The source's own id, e.g. the 12345 ticket number")]
+
+ACTOR_EXAMPLES = {
+    "hotline": {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"},
+    "dispatcher": {"id": "d001", "name": "次仁(指挥中心派单员)", "role": "dispatcher"},
+    "officer": {"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"},
+    "inspector": {"id": "i003", "name": "卓玛(监督员)", "role": "inspector"},
+    "community": {"id": "c021", "name": "央金", "role": "community", "district": "城关区",
+                  "street": "八廓街道"},
+    "supervisor": {"id": "s001", "name": "领导小组办公室", "role": "supervisor"},
+}
+
+
+class OpenCaseRequest(BaseModel):
+    source: m.Source
+    external_id: ExternalId | None = None
+    category: Annotated[str, Field(max_length=100, description=(
+        "Category code or Chinese name (see GET /catalog/categories). A known category routes "
+        "the case to its team at once; an unknown one leaves it for the dispatcher."))] | None = None
+    description: m.RequiredText
+    location: m.Location
+    urgency: m.Urgency = m.Urgency.NORMAL
+    reporter: m.Reporter = m.Reporter()
+    attachments: m.Evidence = []
+    reported_at: datetime | None = None
+    actor: m.Actor
+
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{
+        "source": "hotline", "external_id": "2026112200123", "category": "暴露垃圾",
+        "description": "吉日巷口垃圾堆积三天无人清运，气味很大",
+        "location": {"district": "城关区", "street": "八廓街道", "community": "吉日社区",
+                     "address": "吉日巷12号旁", "lat": 29.6535, "lng": 91.1335},
+        "urgency": "normal", "reporter": {"name": "王女士", "phone": "13800000000"},
+        "actor": ACTOR_EXAMPLES["hotline"]}]}}
+
+
+class AssignRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    team: m.ShortText
+    category: Annotated[str, Field(max_length=100, description=(
+        "Re-classify the case: category code or Chinese name. Required when the case has none."
+    ))] | None = None
+    note: m.Text = ""
+    actor: m.Actor
+
+
+def _request_model(payload: type[BaseModel]) -> type[BaseModel]:
+    """The request body of an action: its payload fields plus the acting person."""
+    kind = payload.model_fields["kind"]
+    return create_model(payload.__name__.replace("Payload", "Request"), __base__=payload,
+                        kind=(SkipJsonSchema[kind.annotation], kind.default), actor=(m.Actor, ...))
+
+
+class ActionSpec(BaseModel):
+    action: Action
+    body: Any
+    summary: str
+    description: str
+    example: dict
+    signal: bool = False
+
+
+def _spec(action: Action, body, description: str, example: dict, actor: str,
+          signal: bool = False) -> ActionSpec:
+    return ActionSpec(action=action, body=body, signal=signal, description=description,
+                      summary=f"{ACTION_LABELS[action]} ({action.value})",
+                      example={**example, "actor": ACTOR_EXAMPLES[actor]})
+
+
+ACTIONS: list[ActionSpec] = [
+    _spec(Action.ASSIGN, AssignRequest,
+          "派单/改派: dispatch the case to a team, or re-dispatch it (from reported or assigned).",
+          {"team": "环境卫生", "category": "exposed_garbage", "note": "请环卫专班处理"}, "dispatcher"),
+    _spec(Action.REJECT, _request_model(m.RejectPayload),
+          "作废: reject an invalid report, or a duplicate naming the original case.",
+          {"reason": "重复上报", "duplicate_of": "hotline-2026112200100"}, "dispatcher"),
+    _spec(Action.ACCEPT, _request_model(m.AcceptPayload),
+          "签收: the assigned team acknowledges the case and starts rectifying.",
+          {"note": "已签收，今日安排清运"}, "officer"),
+    _spec(Action.RETURN, _request_model(m.ReturnPayload),
+          "退单: the team returns a wrongly dispatched case to the dispatcher; reason required.",
+          {"reason": "该路段属于市政设施专班管辖"}, "officer"),
+    _spec(Action.SUBMIT_RECTIFICATION, _request_model(m.RectificationPayload),
+          "提交整改: report the rectification with evidence photos; the case goes to verification.",
+          {"report": "已清运垃圾约2吨并消杀", "evidence": ["https://img.example.cn/after-1.jpg"]},
+          "officer"),
+    _spec(Action.VERIFY, _request_model(m.VerifyPayload),
+          "核查: on-site verification. Pass sends the case to evaluation; fail sends it back for "
+          "another round. The inspector may not be the one who submitted the rectification.",
+          {"passed": True, "note": "现场已清理干净"}, "inspector"),
+    _spec(Action.EVALUATE, _request_model(m.EvaluatePayload),
+          "回访评价: the caller's rating (非常满意/满意/基本满意/不满意/非常不满意, or the codes). "
+          "Unsatisfied ratings go to community review.",
+          {"rating": "满意", "comment": "处理及时"}, "hotline"),
+    _spec(Action.REVIEW, _request_model(m.ReviewPayload),
+          "社区复核: review an unsatisfied rating: uphold the result or reopen the case.",
+          {"decision": "uphold", "note": "经复核，问题已解决，诉求人要求超出范围"}, "community"),
+    _spec(Action.BRING_RECHECK_FORWARD, _request_model(m.BringRecheckForwardPayload),
+          "抽查: a supervisor brings the 回头看 recheck forward.",
+          {"note": "节前抽查"}, "supervisor"),
+    _spec(Action.RECHECK, _request_model(m.RecheckPayload),
+          "回头看: consolidated closes the case; rebounded reopens it for another round.",
+          {"result": "consolidated", "note": "回访现场，未反弹"}, "inspector"),
+    _spec(Action.SUPPLEMENT, _request_model(m.SupplementPayload),
+          "补充诉求: the caller adds information. Recorded in the history; the stage is unchanged.",
+          {"content": "市民补充：垃圾堆旁还有废弃家具"}, "hotline", signal=True),
+    _spec(Action.URGE, _request_model(m.UrgePayload),
+          "督办: a supervisor's urging note. Recorded in the history; the stage is unchanged.",
+          {"note": "请于今日18:00前完成整改"}, "supervisor", signal=True),
+]
+
+
+class CaseView(m.CaseState):
+    stage_label: str
+    allowed_actions: list[Action]
+
+    @classmethod
+    def of(cls, state: m.CaseState) -> "CaseView":
+        return cls(**state.model_dump(), stage_label=STAGE_LABELS[state.stage],
+                   allowed_actions=actions_allowed_in(state.stage))
+
+
+class ActionResponse(BaseModel):
+    case_id: str
+    action: Action
+    request_id: str
+    from_stage: Stage
+    to_stage: Stage
+    seq: int
+    case: CaseView
+
+
+class SignalAccepted(BaseModel):
+    case_id: str
+    action: Action
+    request_id: str
+    message: str
+
+
+class HistoryEntry(BaseModel):
+    seq: int
+    occurred_at: datetime
+    action: Action
+    action_label: str
+    actor: m.Actor
+    from_stage: Stage | None
+    from_label: str | None
+    to_stage: Stage
+    to_label: str
+    round: int
+    note: str
+    evidence: list[str]
+    payload: dict
+    summary: str
+
+
+class CaseHistory(BaseModel):
+    case_id: str
+    events: list[HistoryEntry]

@@ -1,0 +1,219 @@
+"""What the routes do: open cases, send actions to their workflows, read the ledger.
+
+Routes stay thin; every Temporal and ledger call and every mapping of a refusal to an HTTP answer
+lives here.
+"""
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import (Client, WorkflowUpdateFailedError,
+                              WorkflowUpdateRPCTimeoutOrCancelledError)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from api.schemas import CaseHistory, CaseView, HistoryEntry, OpenCaseRequest
+from config.catalog import Catalog
+from config.settings import Settings
+from domain.actions import ACTION_LABELS, ALLOWED_ROLES, Action
+from domain.deadlines import LHASA
+from domain.errors import REFUSAL_STATUS
+from domain.models import (ActionResult, Actor, AssignPayload, CaseEvent, CaseIntake, CasePolicy,
+                           CaseState, Command, Urgency)
+from domain.roles import Role
+from domain.stages import STAGE_LABELS, TERMINAL_STAGES
+from ledger.repository import Ledger
+from workflows.case import CaseWorkflow
+
+STEPS = ("accept", "rectify", "verify", "review", "recheck")
+
+
+@dataclass
+class Opened:
+    case: CaseView
+    created: bool
+
+
+class CaseService:
+    def __init__(self, client: Client, ledger: Ledger, catalog: Catalog, settings: Settings):
+        self.client, self.ledger, self.catalog, self.settings = client, ledger, catalog, settings
+
+    # ---- intake ---------------------------------------------------------------------------------
+
+    async def open_case(self, req: OpenCaseRequest, idempotency_key: str | None) -> Opened:
+        _require_role(req.actor, Action.OPEN)
+        problem = self.catalog.location_problem(req.location.district, req.location.street,
+                                                req.location.community)
+        if problem:
+            raise ApiError(422, "unknown_location", f"The location is not in the catalog: {problem}.")
+        case_id = _case_id(req.source.value, req.external_id, idempotency_key)
+        if req.external_id:
+            # A redelivered ticket finds its case even after Temporal has forgotten the workflow.
+            existing = await run_in_threadpool(self.ledger.case_id_for, req.source.value,
+                                               req.external_id)
+            if existing:
+                return Opened(await self.get_case(existing), created=False)
+        category = self.catalog.category(req.category) if req.category else None
+        intake = CaseIntake(
+            case_id=case_id, request_id=idempotency_key or case_id, source=req.source,
+            external_id=req.external_id, description=req.description, location=req.location,
+            urgency=req.urgency, reporter=req.reporter, attachments=req.attachments,
+            reported_at=req.reported_at, actor=req.actor,
+            category_hint=req.category if req.category and not category else None,
+            policy=self._policy(category, req.urgency) if category else None,
+            evaluation_window_days=self.catalog.evaluation_window_days)
+        try:
+            handle = await self.client.start_workflow(
+                CaseWorkflow.run, intake, id=case_id, task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            return Opened(await self.get_case(case_id), created=False)
+        return Opened(CaseView.of(await handle.query(CaseWorkflow.state)), created=True)
+
+    def _policy(self, category, urgency: Urgency) -> CasePolicy:
+        limits = category.time_limits[urgency.value]
+        return CasePolicy(category=category.code, category_name=category.name,
+                          team=category.team, departments=list(category.departments),
+                          limits={step: str(getattr(limits, step)) for step in STEPS},
+                          recheck_interval_days=category.recheck_interval_days,
+                          evaluation_window_days=self.catalog.evaluation_window_days)
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    async def get_case(self, case_id: str) -> CaseView:
+        state = await run_in_threadpool(self.ledger.case, case_id)
+        if state is None:
+            state = await self._query(case_id)
+        return CaseView.of(state)
+
+    async def _query(self, case_id: str) -> CaseState:
+        try:
+            return await self.client.get_workflow_handle(case_id).query(CaseWorkflow.state)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise ApiError(404, "case_not_found", f"There is no case {case_id}.") from None
+            raise
+
+    async def history(self, case_id: str) -> CaseHistory:
+        events = await run_in_threadpool(self.ledger.history, case_id)
+        if not events:
+            await self._query(case_id)  # 404 for an unknown case
+        return CaseHistory(case_id=case_id, events=[_history_entry(e) for e in events])
+
+    # ---- actions --------------------------------------------------------------------------------
+
+    async def act(self, case_id: str, action: Action, body, idempotency_key: str | None):
+        _require_role(body.actor, action)
+        request_id = idempotency_key or uuid.uuid4().hex
+        if action == Action.ASSIGN:
+            payload = await self._assign_payload(case_id, body)
+        else:
+            payload = body.model_dump(exclude={"actor"})
+        cmd = Command(request_id=request_id, actor=body.actor, payload=payload)
+        handle = self.client.get_workflow_handle(case_id)
+        try:
+            result: ActionResult = await asyncio.wait_for(
+                handle.execute_update(CaseWorkflow.act, cmd, id=request_id),
+                timeout=self.settings.action_timeout_seconds)
+        except WorkflowUpdateFailedError as err:
+            raise _refusal(err.cause) from None
+        except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise ApiError(504, "action_pending",
+                           "The case did not answer in time; send the same request again with "
+                           "the same Idempotency-Key to learn its outcome.",
+                           request_id=request_id) from None
+        except RPCError as err:
+            raise await self._closed_or_missing(case_id, err) from None
+        if result.action != action:
+            raise ApiError(422, "idempotency_key_reused",
+                           f"Idempotency-Key {request_id} was already used for "
+                           f"'{result.action.value}', not '{action.value}'.")
+        return result
+
+    async def note(self, case_id: str, action: Action, body, idempotency_key: str | None) -> str:
+        """Supplements and 督办 notes: fire-and-forget signals, refused only if the case is over."""
+        _require_role(body.actor, action)
+        request_id = idempotency_key or uuid.uuid4().hex
+        cmd = Command(request_id=request_id, actor=body.actor,
+                      payload=body.model_dump(exclude={"actor"}))
+        state = await run_in_threadpool(self.ledger.case, case_id)
+        if state and state.stage in TERMINAL_STAGES:
+            raise _closed(state)
+        try:
+            await self.client.get_workflow_handle(case_id).signal(CaseWorkflow.note, cmd)
+        except RPCError as err:
+            raise await self._closed_or_missing(case_id, err) from None
+        return request_id
+
+    async def _assign_payload(self, case_id: str, body) -> AssignPayload:
+        if not self.catalog.team(body.team):
+            raise ApiError(422, "unknown_team", f"There is no team '{body.team}'.",
+                           teams=sorted(self.catalog.teams))
+        policy = None
+        if body.category:
+            category = self.catalog.category(body.category)
+            if not category:
+                raise ApiError(422, "unknown_category", f"There is no category '{body.category}'.")
+            state = await self.get_case(case_id)
+            policy = self._policy(category, state.urgency)
+        return AssignPayload(team=body.team, policy=policy, note=body.note)
+
+    async def _closed_or_missing(self, case_id: str, err: RPCError) -> ApiError:
+        # The workflow is gone (finished, or past retention): the ledger tells which.
+        state = await run_in_threadpool(self.ledger.case, case_id)
+        if state is not None and state.stage in TERMINAL_STAGES:
+            return _closed(state)
+        if err.status == RPCStatusCode.NOT_FOUND and state is None:
+            return ApiError(404, "case_not_found", f"There is no case {case_id}.")
+        return ApiError(503, "temporal_unavailable", f"The case engine did not answer: {err.message}")
+
+
+def _case_id(source: str, external_id: str | None, idempotency_key: str | None) -> str:
+    if external_id:
+        return f"{source}-{external_id}"
+    if idempotency_key:
+        return f"{source}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]}"
+    return f"{source}-{uuid.uuid4().hex[:20]}"
+
+
+def _require_role(actor: Actor, action: Action) -> None:
+    if actor.role not in ALLOWED_ROLES[action] or actor.role == Role.SYSTEM:
+        roles = ", ".join(sorted(ALLOWED_ROLES[action]))
+        raise ApiError(403, "role_not_allowed",
+                       f"Role '{actor.role.value}' may not {action.value}; allowed: {roles}.")
+
+
+def _refusal(cause: BaseException | None) -> ApiError:
+    if isinstance(cause, ApplicationError) and cause.type:
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        details = {k: v for k, v in details.items() if k != "code"}
+        return ApiError(REFUSAL_STATUS.get(cause.type, 409), cause.type, cause.message, **details)
+    return ApiError(500, "action_failed", f"The action failed: {cause}")
+
+
+def _closed(state: CaseState) -> ApiError:
+    return ApiError(409, "case_closed",
+                    f"Case {state.case_id} is {state.stage.value} ({STAGE_LABELS[state.stage]}); "
+                    "it accepts no more actions.", stage=state.stage.value, allowed=[])
+
+
+def _history_entry(e: CaseEvent) -> HistoryEntry:
+    who = e.actor.name or e.actor.id
+    scope = e.actor.team or e.actor.department
+    who = f"{who}({e.actor.role.value}{'，' + scope if scope else ''})"
+    local = e.occurred_at.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
+    stages = (f"{STAGE_LABELS[e.from_stage]} → {STAGE_LABELS[e.to_stage]}" if e.from_stage
+              else STAGE_LABELS[e.to_stage])
+    summary = f"{local} {who} {ACTION_LABELS[e.action]}：{stages}" + (f"。{e.note}" if e.note else "")
+    return HistoryEntry(seq=e.seq, occurred_at=e.occurred_at, action=e.action,
+                        action_label=ACTION_LABELS[e.action], actor=e.actor,
+                        from_stage=e.from_stage,
+                        from_label=STAGE_LABELS[e.from_stage] if e.from_stage else None,
+                        to_stage=e.to_stage, to_label=STAGE_LABELS[e.to_stage], round=e.round,
+                        note=e.note, evidence=e.evidence, payload=e.payload, summary=summary)

@@ -1,0 +1,302 @@
+"""Inputs, state and events of a case, shared by the workflow, the ledger and the API.
+
+All are pydantic models so they travel through Temporal with the pydantic data converter and
+validate the same way wherever they are built.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.actions import Action
+from domain.roles import Role
+from domain.stages import Stage
+
+Text = Annotated[str, Field(max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+RequiredText = Annotated[str, Field(min_length=1, max_length=4000)]
+EvidenceUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+Evidence = Annotated[list[EvidenceUrl], Field(max_length=20)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(StrEnum):
+    HOTLINE = "hotline"        # 12345 热线
+    GRID = "grid"              # 网格员
+    SNAPSHOT = "snapshot"      # 随手拍
+    PATROL = "patrol"          # 包保领导巡查
+    DEVICE = "device"          # 一键呼
+    OTHER = "other"
+
+
+SOURCE_LABELS = {
+    Source.HOTLINE: "12345热线", Source.GRID: "网格员上报", Source.SNAPSHOT: "随手拍",
+    Source.PATROL: "领导巡查", Source.DEVICE: "一键呼", Source.OTHER: "其他",
+}
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"          # 一般
+    URGENT = "urgent"          # 紧急
+    EMERGENCY = "emergency"    # 特急
+
+
+class Rating(StrEnum):
+    VERY_SATISFIED = "very_satisfied"
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    UNSATISFIED = "unsatisfied"
+    VERY_UNSATISFIED = "very_unsatisfied"
+
+
+RATING_LABELS = {
+    Rating.VERY_SATISFIED: "非常满意", Rating.SATISFIED: "满意",
+    Rating.BASICALLY_SATISFIED: "基本满意", Rating.UNSATISFIED: "不满意",
+    Rating.VERY_UNSATISFIED: "非常不满意",
+}
+SATISFIED_RATINGS = frozenset({Rating.VERY_SATISFIED, Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
+
+
+class Actor(Model):
+    id: ShortText
+    name: Annotated[str, Field(max_length=100)] = ""
+    role: Role
+    team: ShortText | None = None
+    department: ShortText | None = None
+    district: ShortText | None = None
+    street: ShortText | None = None
+    community: ShortText | None = None
+
+
+SYSTEM_ACTOR = Actor(id="system", name="系统", role=Role.SYSTEM)
+
+
+class Location(Model):
+    district: ShortText
+    street: ShortText | None = None
+    community: ShortText | None = None
+    address: RequiredText
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lng: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+
+class Reporter(Model):
+    name: Annotated[str, Field(max_length=100)] | None = None
+    phone: Annotated[str, Field(pattern=r"^[0-9+\- ]{3,20}$")] | None = None
+
+
+class CasePolicy(Model):
+    """What the category says about a case, resolved from config when the case is routed.
+
+    Carried in the workflow so a case keeps the rules it was opened under and workflow code
+    never reads files.
+    """
+    category: ShortText
+    category_name: ShortText
+    team: ShortText
+    departments: list[ShortText]
+    # step name (accept, rectify, verify, review, recheck) -> limit such as "4wh" or "2d"
+    limits: dict[str, str]
+    recheck_interval_days: Annotated[int, Field(ge=1, le=365)] = 30
+    evaluation_window_days: Annotated[int, Field(ge=1, le=60)] = 7
+
+
+class CaseIntake(Model):
+    case_id: ShortText
+    request_id: ShortText
+    source: Source
+    external_id: ShortText | None = None
+    description: RequiredText
+    location: Location
+    urgency: Urgency = Urgency.NORMAL
+    reporter: Reporter = Reporter()
+    attachments: Evidence = []
+    reported_at: datetime | None = None
+    actor: Actor
+    # The category as the source named it, kept when it could not be mapped.
+    category_hint: ShortText | None = None
+    # Set when the category is known: the case is routed to its team at once.
+    policy: CasePolicy | None = None
+    # Evaluation window for cases that reach evaluation without a category policy.
+    evaluation_window_days: Annotated[int, Field(ge=1, le=60)] = 7
+
+
+# ---- action payloads: one model per action, told apart by `kind` -------------------------------
+
+class AssignPayload(Model):
+    kind: Literal["assign"] = "assign"
+    team: ShortText
+    # Set when the dispatcher (re)classifies the case; resolved from config by the API.
+    policy: CasePolicy | None = None
+    note: Text = ""
+
+
+class RejectPayload(Model):
+    kind: Literal["reject"] = "reject"
+    reason: RequiredText
+    duplicate_of: ShortText | None = None
+
+
+class AcceptPayload(Model):
+    kind: Literal["accept"] = "accept"
+    note: Text = ""
+
+
+class ReturnPayload(Model):
+    kind: Literal["return"] = "return"
+    reason: RequiredText
+
+
+class RectificationPayload(Model):
+    kind: Literal["submit_rectification"] = "submit_rectification"
+    report: RequiredText
+    evidence: Evidence = []
+
+
+class VerifyPayload(Model):
+    kind: Literal["verify"] = "verify"
+    passed: bool
+    note: Text = ""
+    evidence: Evidence = []
+
+
+class EvaluatePayload(Model):
+    kind: Literal["evaluate"] = "evaluate"
+    rating: Rating
+    comment: Text = ""
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _chinese_rating(cls, value: Any) -> Any:
+        # The hotline speaks in the five Chinese levels; accept them as well as the codes.
+        by_label = {label: code for code, label in RATING_LABELS.items()}
+        return by_label.get(value, value)
+
+
+class ReviewPayload(Model):
+    kind: Literal["review"] = "review"
+    decision: Literal["uphold", "reopen"]
+    note: RequiredText
+
+
+class BringRecheckForwardPayload(Model):
+    kind: Literal["bring_recheck_forward"] = "bring_recheck_forward"
+    note: Text = ""
+
+
+class RecheckPayload(Model):
+    kind: Literal["recheck"] = "recheck"
+    result: Literal["consolidated", "rebounded"]
+    note: Text = ""
+    evidence: Evidence = []
+
+
+class SupplementPayload(Model):
+    kind: Literal["supplement"] = "supplement"
+    content: RequiredText
+    attachments: Evidence = []
+
+
+class UrgePayload(Model):
+    kind: Literal["urge"] = "urge"
+    note: RequiredText
+
+
+class SystemPayload(Model):
+    kind: Literal["no_response", "recheck_due"]
+
+
+Payload = Annotated[
+    Union[AssignPayload, RejectPayload, AcceptPayload, ReturnPayload, RectificationPayload,
+          VerifyPayload, EvaluatePayload, ReviewPayload, BringRecheckForwardPayload,
+          RecheckPayload, SupplementPayload, UrgePayload, SystemPayload],
+    Field(discriminator="kind"),
+]
+
+
+class Command(Model):
+    request_id: ShortText
+    actor: Actor
+    payload: Payload
+
+    @property
+    def action(self) -> Action:
+        return Action(self.payload.kind)
+
+
+# ---- state and events --------------------------------------------------------------------------
+
+class CaseState(Model):
+    case_id: str
+    source: Source
+    external_id: str | None = None
+    description: str
+    location: Location
+    urgency: Urgency
+    reporter: Reporter = Reporter()
+    attachments: list[str] = []
+    category_hint: str | None = None
+    policy: CasePolicy | None = None
+    evaluation_window_days: int = 7
+    team: str | None = None
+    stage: Stage
+    round: int = 1
+    rebounds: int = 0
+    returns: int = 0
+    created_at: datetime
+    updated_at: datetime
+    reported_at: datetime | None = None
+    # When the case last entered each stage it has reached.
+    stage_times: dict[Stage, datetime] = {}
+    # Deadline of the step the case is waiting on now, by step name.
+    deadlines: dict[str, datetime] = {}
+    recheck_due_at: datetime | None = None
+    rectified_by: Actor | None = None
+    rectification_report: str | None = None
+    rating: Rating | None = None
+    evaluation: Literal["rated", "no_response"] | None = None
+    duplicate_of: str | None = None
+    invalid_reason: str | None = None
+    supplements: int = 0
+    urges: int = 0
+    seq: int = 0
+
+    @property
+    def category(self) -> str | None:
+        return self.policy.category if self.policy else None
+
+
+class CaseEvent(Model):
+    case_id: str
+    seq: int
+    request_id: str
+    action: Action
+    actor: Actor
+    from_stage: Stage | None
+    to_stage: Stage
+    occurred_at: datetime
+    round: int
+    note: str = ""
+    evidence: list[str] = []
+    payload: dict[str, Any] = {}
+
+
+class LedgerEntry(Model):
+    """One transition as the ledger stores it: the event and the case as it stands after it."""
+    event: CaseEvent
+    state: CaseState
+
+
+class ActionResult(Model):
+    case_id: str
+    action: Action
+    request_id: str
+    from_stage: Stage
+    to_stage: Stage
+    seq: int
+    state: CaseState

@@ -1,0 +1,74 @@
+"""Writes and reads of the ledger.
+
+`record` is the only writer and is idempotent: an event is keyed by (case_id, seq) and the case
+row only moves forward in seq, so a retried or replayed activity changes nothing the second time.
+"""
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from domain.models import CaseEvent, CaseState, LedgerEntry
+from ledger.tables import STAGE_TIME_COLUMNS, CaseEventRow, CaseRow
+
+_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = _INSERT[engine.dialect.name]
+
+    def record(self, entry: LedgerEntry) -> None:
+        event, case = _event_values(entry.event), _case_values(entry.state)
+        with Session(self.engine) as session, session.begin():
+            session.execute(self._insert(CaseEventRow).values(**event)
+                            .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
+            upsert = self._insert(CaseRow).values(**case)
+            session.execute(upsert.on_conflict_do_update(
+                index_elements=["case_id"],
+                set_={k: upsert.excluded[k] for k in case if k != "case_id"},
+                where=CaseRow.last_seq < upsert.excluded.last_seq))
+
+    def case(self, case_id: str) -> CaseState | None:
+        with Session(self.engine) as session:
+            state = session.scalar(select(CaseRow.state).where(CaseRow.case_id == case_id))
+        return CaseState.model_validate(state) if state is not None else None
+
+    def case_id_for(self, source: str, external_id: str) -> str | None:
+        with Session(self.engine) as session:
+            return session.scalar(select(CaseRow.case_id).where(
+                CaseRow.source == source, CaseRow.external_id == external_id).limit(1))
+
+    def history(self, case_id: str) -> list[CaseEvent]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+                                   .order_by(CaseEventRow.seq)).all()
+        return [CaseEvent(case_id=r.case_id, seq=r.seq, request_id=r.request_id, action=r.action,
+                          actor=r.actor, from_stage=r.from_stage, to_stage=r.to_stage,
+                          occurred_at=r.occurred_at, round=r.round, note=r.note,
+                          evidence=r.evidence, payload=r.payload) for r in rows]
+
+
+def _case_values(s: CaseState) -> dict:
+    values = dict(
+        case_id=s.case_id, source=s.source.value, external_id=s.external_id,
+        category=s.category, team=s.team, urgency=s.urgency.value,
+        district=s.location.district, street=s.location.street,
+        community=s.location.community, address=s.location.address,
+        description=s.description, stage=s.stage.value, round=s.round, rebounds=s.rebounds,
+        rating=s.rating.value if s.rating else None, created_at=s.created_at,
+        updated_at=s.updated_at, last_seq=s.seq, state=s.model_dump(mode="json"))
+    for stage in STAGE_TIME_COLUMNS:
+        values[f"{stage}_at"] = s.stage_times.get(stage)
+    return values
+
+
+def _event_values(e: CaseEvent) -> dict:
+    return dict(
+        case_id=e.case_id, seq=e.seq, request_id=e.request_id, action=e.action.value,
+        actor_id=e.actor.id, actor_name=e.actor.name, actor_role=e.actor.role.value,
+        actor_team=e.actor.team, actor_department=e.actor.department,
+        from_stage=e.from_stage.value if e.from_stage else None, to_stage=e.to_stage.value,
+        round=e.round, occurred_at=e.occurred_at, note=e.note, evidence=e.evidence,
+        payload=e.payload, actor=e.actor.model_dump(mode="json", exclude_none=True))

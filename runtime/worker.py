@@ -1,0 +1,43 @@
+"""The case worker: CaseWorkflow and the activities that write the ledger."""
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.ledger import LedgerActivities
+from ledger.db import make_engine
+from config.settings import Settings
+from ledger.repository import Ledger
+from runtime.logging import get_logger
+from runtime.temporal import connect
+from workflows.case import CaseWorkflow
+
+WORKFLOWS = [CaseWorkflow]
+
+
+def build_worker(client: Client, task_queue: str, ledger: Ledger,
+                 executor: ThreadPoolExecutor) -> Worker:
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                  activities=[LedgerActivities(ledger).record], activity_executor=executor)
+
+
+async def run_worker(settings: Settings) -> None:
+    log = get_logger("worker")
+    client = await connect(settings)
+    engine = make_engine(settings.ledger_url)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(client, settings.task_queue, Ledger(engine), executor)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            log.info("worker started", task_queue=settings.task_queue,
+                     temporal=settings.temporal_address, namespace=settings.temporal_namespace)
+            await stop.wait()
+            # Leaving the block finishes in-flight tasks before the process ends.
+            log.info("worker stopping")
+    engine.dispose()

@@ -1,0 +1,76 @@
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
+from ledger.db import make_engine
+from ledger.migrate import upgrade
+from ledger.repository import Ledger
+from runtime.devserver import installed_binary
+from runtime.temporal import register_search_attributes
+from workflows import search_attributes
+
+POSTGRES_URL = os.environ.get("BIHUAN_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog(DEFAULT_CONFIG_DIR)
+
+
+@pytest.fixture(scope="session")
+def executor():
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        yield pool
+
+
+def sqlite_ledger(directory: Path) -> Ledger:
+    url = f"sqlite:///{directory / 'ledger.db'}"
+    upgrade(url)
+    return Ledger(make_engine(url))
+
+
+@pytest.fixture(scope="session")
+def ledger(tmp_path_factory) -> Ledger:
+    return sqlite_ledger(tmp_path_factory.mktemp("ledger"))
+
+
+def postgres_ledger() -> Ledger:
+    """A fresh schema in the PostgreSQL test database. Required in CI; skipped elsewhere only
+    when no server answers."""
+    engine = make_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS case_events, cases, alembic_version"))
+    except Exception as err:  # noqa: BLE001 - any connection failure means "not reachable"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required in CI: {err}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not reachable: {err}")
+    upgrade(POSTGRES_URL)
+    return Ledger(engine)
+
+
+@pytest.fixture(scope="session")
+async def time_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env():
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"), namespace="bihuan",
+        data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL_KEYS))
+    yield env
+    await env.shutdown()

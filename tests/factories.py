@@ -1,0 +1,47 @@
+"""Realistic inputs for tests: actors, intakes and commands."""
+
+import uuid
+
+from config.catalog import Catalog
+from domain.models import Actor, CaseIntake, CasePolicy, Command, Location, Reporter, Source, Urgency
+from domain.roles import Role
+
+HOTLINE = Actor(id="hotline-12345", name="12345热线平台", role=Role.HOTLINE)
+DISPATCHER = Actor(id="d001", name="次仁", role=Role.DISPATCHER)
+OFFICER = Actor(id="o017", name="扎西", role=Role.OFFICER, team="环境卫生")
+OTHER_OFFICER = Actor(id="o018", name="格桑", role=Role.OFFICER, team="环境卫生")
+MUNICIPAL_OFFICER = Actor(id="o101", name="平措", role=Role.OFFICER, team="市政设施")
+INSPECTOR = Actor(id="i003", name="卓玛", role=Role.INSPECTOR)
+COMMUNITY = Actor(id="c021", name="央金", role=Role.COMMUNITY, district="城关区",
+                  street="八廓街道")
+SUPERVISOR = Actor(id="s001", name="领导小组办公室", role=Role.SUPERVISOR)
+STEPS = ("accept", "rectify", "verify", "review", "recheck")
+
+
+def policy(catalog: Catalog, category: str = "exposed_garbage",
+           urgency: Urgency = Urgency.NORMAL) -> CasePolicy:
+    c = catalog.category(category)
+    limits = c.time_limits[urgency.value]
+    return CasePolicy(category=c.code, category_name=c.name, team=c.team,
+                      departments=list(c.departments),
+                      limits={s: str(getattr(limits, s)) for s in STEPS},
+                      recheck_interval_days=c.recheck_interval_days,
+                      evaluation_window_days=catalog.evaluation_window_days)
+
+
+def intake(case_policy: CasePolicy | None, case_id: str | None = None, **overrides) -> CaseIntake:
+    case_id = case_id or f"hotline-{uuid.uuid4().hex[:12]}"
+    fields = dict(
+        case_id=case_id, request_id=case_id, source=Source.HOTLINE,
+        external_id=case_id.removeprefix("hotline-"),
+        description="吉日巷口垃圾堆积三天无人清运",
+        location=Location(district="城关区", street="八廓街道", address="吉日巷12号旁"),
+        reporter=Reporter(name="王女士", phone="13800000000"), actor=HOTLINE,
+        policy=case_policy)
+    fields.update(overrides)
+    return CaseIntake(**fields)
+
+
+def cmd(kind: str, actor: Actor, request_id: str | None = None, **fields) -> Command:
+    return Command(request_id=request_id or uuid.uuid4().hex, actor=actor,
+                   payload={"kind": kind, **fields})

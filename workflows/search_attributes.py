@@ -1,0 +1,22 @@
+"""Custom search attributes that let the Temporal UI and visibility queries filter cases."""
+
+from temporalio.common import SearchAttributeKey
+
+CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
+CASE_TEAM = SearchAttributeKey.for_keyword("CaseTeam")
+CASE_DISTRICT = SearchAttributeKey.for_keyword("CaseDistrict")
+CASE_SOURCE = SearchAttributeKey.for_keyword("CaseSource")
+CASE_CATEGORY = SearchAttributeKey.for_keyword("CaseCategory")
+CASE_OVERDUE = SearchAttributeKey.for_bool("CaseOverdue")
+
+ALL_KEYS = (CASE_STAGE, CASE_TEAM, CASE_DISTRICT, CASE_SOURCE, CASE_CATEGORY, CASE_OVERDUE)
+
+# Type names as `temporal server start-dev --search-attribute NAME=TYPE` spells them.
+CLI_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool"}
+
+
+def cli_flags() -> list[str]:
+    flags: list[str] = []
+    for key in ALL_KEYS:
+        flags += ["--search-attribute", f"{key.name}={CLI_TYPES[key.indexed_value_type.name]}"]
+    return flags
