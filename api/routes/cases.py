@@ -10,8 +10,8 @@ from api.schemas import (ACTIONS, ActionResponse, ActionSpec, CaseHistory, CaseV
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 CaseId = Annotated[str, Path(max_length=128, examples=["hotline-2026112200123"])]
-ERRORS = {status.HTTP_404_NOT_FOUND: {"model": ErrorBody},
-          status.HTTP_422_UNPROCESSABLE_ENTITY: {"model": ErrorBody}}
+ERRORS = {404: {"model": ErrorBody},
+          422: {"model": ErrorBody}}
 
 
 @router.post("", status_code=201, response_model=CaseView, summary="受理立案: open a case",
