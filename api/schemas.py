@@ -35,13 +35,14 @@ class OpenCaseRequest(BaseModel):
     urgency: m.Urgency = m.Urgency.NORMAL
     reporter: m.Reporter = m.Reporter()
     attachments: m.Evidence = []
-    reported_at: datetime | None = None
+    received_at: Annotated[datetime | None, Field(
+        description="When the source received the report, e.g. the hotline call time")] = None
     actor: m.Actor
 
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{
         "source": "hotline", "external_id": "2026112200123", "category": "暴露垃圾",
         "description": "吉日巷口垃圾堆积三天无人清运，气味很大",
-        "location": {"district": "城关区", "street": "八廓街道", "community": "吉日社区",
+        "location": {"district": "城关区", "street": "吉日街道", "community": "吉日社区",
                      "address": "吉日巷12号旁", "lat": 29.6535, "lng": 91.1335},
         "urgency": "normal", "reporter": {"name": "王女士", "phone": "13800000000"},
         "actor": ACTOR_EXAMPLES["hotline"]}]}}

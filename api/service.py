@@ -63,7 +63,7 @@ class CaseService:
             case_id=case_id, request_id=idempotency_key or case_id, source=req.source,
             external_id=req.external_id, description=req.description, location=req.location,
             urgency=req.urgency, reporter=req.reporter, attachments=req.attachments,
-            reported_at=req.reported_at, actor=req.actor,
+            received_at=req.received_at, actor=req.actor,
             category_hint=req.category if req.category and not category else None,
             policy=self._policy(category, req.urgency) if category else None,
             evaluation_window_days=self.catalog.evaluation_window_days)
@@ -74,7 +74,16 @@ class CaseService:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
         except WorkflowAlreadyStartedError:
             return Opened(await self.get_case(case_id), created=False)
-        return Opened(CaseView.of(await handle.query(CaseWorkflow.state)), created=True)
+        try:
+            state = await asyncio.wait_for(handle.query(CaseWorkflow.state),
+                                           timeout=self.settings.action_timeout_seconds)
+        except (asyncio.TimeoutError, RPCError):
+            # The case exists and will proceed once a worker runs; the same request again
+            # answers 200 with it.
+            raise ApiError(503, "case_not_confirmed",
+                           f"Case {case_id} was opened but the engine has not confirmed it yet; "
+                           "send the same request again shortly.", case_id=case_id) from None
+        return Opened(CaseView.of(state), created=True)
 
     def _policy(self, category, urgency: Urgency) -> CasePolicy:
         limits = category.time_limits[urgency.value]
@@ -115,6 +124,10 @@ class CaseService:
             payload = await self._assign_payload(case_id, body)
         else:
             payload = body.model_dump(exclude={"actor"})
+        if action == Action.REJECT and body.duplicate_of and body.duplicate_of != case_id:
+            if await run_in_threadpool(self.ledger.case, body.duplicate_of) is None:
+                raise ApiError(422, "unknown_case",
+                               f"duplicate_of names case {body.duplicate_of}, which does not exist.")
         cmd = Command(request_id=request_id, actor=body.actor, payload=payload)
         handle = self.client.get_workflow_handle(case_id)
         try:

@@ -13,14 +13,14 @@ from domain.actions import ACTION_LABELS, Action
 from domain.stages import STAGE_LABELS, Stage
 
 HOTLINE = {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"}
-DISPATCHER = {"id": "d001", "name": "次仁(指挥中心派单员)", "role": "dispatcher"}
-INSPECTOR = {"id": "i003", "name": "卓玛(监督员)", "role": "inspector"}
-RECHECKER = {"id": "i007", "name": "尼玛(监督员)", "role": "inspector"}
+DISPATCHER = {"id": "d001", "name": "次仁", "role": "dispatcher"}
+INSPECTOR = {"id": "i003", "name": "卓玛", "role": "inspector"}
+RECHECKER = {"id": "i007", "name": "尼玛", "role": "inspector"}
 SUPERVISOR = {"id": "s001", "name": "领导小组办公室", "role": "supervisor"}
-GRID_WORKER = {"id": "g0451", "name": "拉姆(网格员)", "role": "reporter"}
+GRID_WORKER = {"id": "g0451", "name": "网格员拉姆", "role": "reporter"}
 CITIZEN = {"id": "ssp-13908901234", "name": "随手拍市民", "role": "reporter"}
 PATROL_LEADER = {"id": "p012", "name": "包保领导巡查组", "role": "reporter"}
-DEVICE = {"id": "yjh-jzxl-0032", "name": "一键呼终端(格桑林卡社区)", "role": "reporter"}
+DEVICE = {"id": "yjh-jzxl-0032", "name": "格桑林卡社区一键呼终端", "role": "reporter"}
 OFFICERS = {"环境卫生": ("o017", "扎西"), "市政设施": ("o101", "平措"), "道路交通": ("o205", "次旦"),
             "规范市场": ("o311", "格桑"), "安全生产": ("o402", "达瓦"), "城乡绿化": ("o508", "索朗"),
             "遗留问题": ("o603", "边巴"), "城乡风貌": ("o707", "普布")}
@@ -39,7 +39,7 @@ def officer(team: str) -> dict:
 
 def community_staff(case: dict) -> dict:
     loc = case["location"]
-    return {"id": "c021", "name": "央金(社区干部)", "role": "community",
+    return {"id": "c021", "name": "央金", "role": "community",
             "district": loc["district"], "street": loc.get("street"),
             "community": loc.get("community")}
 
@@ -82,7 +82,7 @@ class Demo:
         return resp.json()
 
     def say(self, case_id: str, action: str, stages: str, detail: str = "") -> None:
-        print(f"  {_pad(case_id, 34)}{_pad(action, 22)}{_pad(stages, 22)}{detail}".rstrip())
+        print(f"  {_pad(case_id, 34)}{_pad(action, 18)}{_pad(stages, 24)}{detail}".rstrip())
 
     async def open(self, source: str, actor: dict, description: str, location: dict, *,
                    category: str | None, external_id: str | None = None, expect: int = 201,
@@ -94,8 +94,9 @@ class Demo:
             self.opened.append(case["case_id"])
         where = location["district"] + (location.get("street") or "")
         routed = f"→ {case['team']}" if case["team"] else "(类别未匹配，待派单员处理)"
-        self.say(case["case_id"], f"{ACTION_LABELS[Action.OPEN]} HTTP {status}",
-                 f"→ {case['stage_label']}", f"{category or '无类别'} {routed} · {where}")
+        known = " · 工单已存在，返回原案件" if status == 200 else ""
+        self.say(case["case_id"], ACTION_LABELS[Action.OPEN], f"→ {case['stage_label']}",
+                 f"{category or '无类别'} {routed} · {where} (HTTP {status}{known})")
         return case
 
     async def act(self, case: dict, action: Action, actor: dict, **fields) -> dict:
@@ -103,17 +104,17 @@ class Demo:
                                  {**fields, "actor": actor}, (200,))
         after = res["case"]
         who = actor["name"] + (f"·{actor['team']}" if actor.get("team") else "")
-        self.say(case["case_id"], f"{ACTION_LABELS[action]} {action.value}",
+        self.say(case["case_id"], ACTION_LABELS[action],
                  f"{STAGE_LABELS[Stage(res['from_stage'])]} → {after['stage_label']}",
-                 f"第{after['round']}轮 · {who}")
+                 f"第{after['round']}轮 · {who} ({action.value})")
         return after
 
     async def note(self, case: dict, action: Action, actor: dict, **fields) -> None:
         # Supplements and 督办 are signals: accepted at once, the stage stays where it is.
         await self.post(f"/cases/{case['case_id']}/actions/{action.value}",
                         {**fields, "actor": actor}, (202,))
-        self.say(case["case_id"], f"{ACTION_LABELS[action]} {action.value}",
-                 f"（阶段不变：{case['stage_label']}）", actor["name"])
+        self.say(case["case_id"], ACTION_LABELS[action], f"{case['stage_label']} (阶段不变)",
+                 f"{actor['name']} ({action.value})")
 
     async def rectify_and_verify(self, case: dict, passed: bool = True, report: str = "") -> dict:
         case = await self.act(case, Action.SUBMIT_RECTIFICATION, officer(case["team"]),
@@ -125,7 +126,7 @@ class Demo:
 
 async def closed_end_to_end(d: Demo) -> None:
     case = await d.open("hotline", HOTLINE, "吉日巷口垃圾堆积三天无人清运，气味很大",
-                        place("城关区", "八廓街道", "吉日巷12号旁", "吉日社区"),
+                        place("城关区", "吉日街道", "吉日巷12号旁", "吉日社区"),
                         category="暴露垃圾", external_id=d.ticket(),
                         reporter={"name": "王女士", "phone": "13800000000"})
     d.named["garbage"] = case
@@ -167,7 +168,7 @@ async def unknown_category(d: Demo) -> None:
 async def duplicate(d: Demo) -> None:
     original = d.named["garbage"]
     case = await d.open("snapshot", CITIZEN, "吉日巷口一大堆垃圾没人管",
-                        place("城关区", "八廓街道", "吉日巷口", "吉日社区"),
+                        place("城关区", "吉日街道", "吉日巷口", "吉日社区"),
                         category="暴露垃圾", external_id=d.ticket("SSP"),
                         attachments=["https://img.example.cn/ssp/jiri-lane.jpg"])
     await d.act(case, Action.REJECT, DISPATCHER, reason="与12345工单重复上报",
@@ -236,8 +237,8 @@ async def summarize(d: Demo, api_url: str, ui_url: str) -> None:
         case = await d.get(f"/cases/{case_id}")
         notes = (f" 补充{case['supplements']}" if case["supplements"] else "") + \
                 (f" 督办{case['urges']}" if case["urges"] else "")
-        d.say(case_id, f"{case['stage_label']} {case['stage']}",
-              case["team"] or "-", f"第{case['round']}轮{notes}")
+        d.say(case_id, case["stage_label"], case["stage"],
+              f"{case['team'] or '-'} · 第{case['round']}轮{notes}")
     closed = d.named["garbage"]["case_id"]
     print(f"\n办理过程 {closed}:")
     for entry in (await d.get(f"/cases/{closed}/history"))["events"]:
@@ -264,5 +265,8 @@ async def run_demo(api_url: str, settings) -> int:
             await summarize(demo, api_url, settings.temporal_ui_url)
         except DemoFailed as err:
             print(f"\nDemo stopped: {err}")
+            return 1
+        except httpx.HTTPError as err:
+            print(f"\nDemo stopped: the API at {api_url} stopped answering ({err!r}).")
             return 1
     return 0

@@ -20,5 +20,4 @@ REFUSAL_STATUS: dict[str, int] = {
     "self_verification": 403,
     "category_required": 422,
     "invalid_duplicate": 422,
-    "unknown_team": 422,
 }

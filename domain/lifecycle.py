@@ -32,7 +32,7 @@ def open_case(intake: CaseIntake, now: datetime) -> tuple[CaseState, CaseEvent]:
         reporter=intake.reporter, attachments=intake.attachments,
         category_hint=intake.category_hint, policy=intake.policy,
         evaluation_window_days=intake.evaluation_window_days,
-        stage=Stage.REPORTED, created_at=now, updated_at=now, reported_at=intake.reported_at,
+        stage=Stage.REPORTED, created_at=now, updated_at=now, received_at=intake.received_at,
     )
     _enter(state, Stage.REPORTED, now)
     if intake.policy:

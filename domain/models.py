@@ -116,7 +116,8 @@ class CaseIntake(Model):
     urgency: Urgency = Urgency.NORMAL
     reporter: Reporter = Reporter()
     attachments: Evidence = []
-    reported_at: datetime | None = None
+    # When the source received the report (e.g. the hotline call), if it says.
+    received_at: datetime | None = None
     actor: Actor
     # The category as the source named it, kept when it could not be mapped.
     category_hint: ShortText | None = None
@@ -250,7 +251,8 @@ class CaseState(Model):
     returns: int = 0
     created_at: datetime
     updated_at: datetime
-    reported_at: datetime | None = None
+    # When the source received the report (e.g. the hotline call), if it says.
+    received_at: datetime | None = None
     # When the case last entered each stage it has reached.
     stage_times: dict[Stage, datetime] = {}
     # Deadline of the step the case is waiting on now, by step name.

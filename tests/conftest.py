@@ -1,6 +1,10 @@
 import os
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
@@ -41,19 +45,30 @@ def ledger(tmp_path_factory) -> Ledger:
     return sqlite_ledger(tmp_path_factory.mktemp("ledger"))
 
 
-def postgres_ledger() -> Ledger:
-    """A fresh schema in the PostgreSQL test database. Required in CI; skipped elsewhere only
-    when no server answers."""
-    engine = make_engine(POSTGRES_URL)
+@contextmanager
+def postgres_ledger() -> Iterator[Ledger]:
+    """A fresh schema of its own in the PostgreSQL test database, so concurrent runs never
+    meet. Required in CI; skipped elsewhere only when no server answers."""
+    schema = f"bihuan_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES_URL)
     try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS case_events, cases, alembic_version"))
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
     except Exception as err:  # noqa: BLE001 - any connection failure means "not reachable"
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required in CI: {err}")
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not reachable: {err}")
-    upgrade(POSTGRES_URL)
-    return Ledger(engine)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    upgrade(url)
+    ledger = Ledger(make_engine(url))
+    try:
+        yield ledger
+    finally:
+        ledger.engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Every path of the case lifecycle on the time-skipping Temporal test server, with the ledger
 written for real to SQLite."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -263,6 +264,11 @@ async def test_supplements_and_urging_are_recorded_without_changing_the_stage(st
     await handle.signal(CaseWorkflow.note, cmd("urge", SUPERVISOR, note="请今日办结"))
     state = await handle.query(CaseWorkflow.state)
     assert state.stage == Stage.ASSIGNED and (state.supplements, state.urges) == (1, 1)
+    # Signals are fire-and-forget: the query can answer before their ledger writes finish.
+    for _ in range(100):
+        if len(ledger.history(handle.id)) >= 3:
+            break
+        await asyncio.sleep(0.05)
     actions = [(e.action.value, e.from_stage, e.to_stage) for e in ledger.history(handle.id)]
     assert actions[1:] == [("supplement", Stage.ASSIGNED, Stage.ASSIGNED),
                            ("urge", Stage.ASSIGNED, Stage.ASSIGNED)]

@@ -20,7 +20,11 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def any_ledger(request, tmp_path):
-    ledger = sqlite_ledger(tmp_path) if request.param == "sqlite" else postgres_ledger()
+    if request.param == "postgresql":
+        with postgres_ledger() as ledger:
+            yield ledger
+        return
+    ledger = sqlite_ledger(tmp_path)
     yield ledger
     ledger.engine.dispose()
 
