@@ -8,11 +8,11 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (Client, WorkflowUpdateFailedError,
                               WorkflowUpdateRPCTimeoutOrCancelledError)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,6 +28,7 @@ from domain.models import (ActionResult, Actor, AssignPayload, CaseEvent, CaseIn
 from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES
 from ledger.repository import Ledger
+from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 STEPS = ("accept", "rectify", "verify", "review", "recheck")
@@ -60,7 +61,8 @@ class CaseService:
                 return Opened(await self.get_case(existing), created=False)
         category = self.catalog.category(req.category) if req.category else None
         intake = CaseIntake(
-            case_id=case_id, request_id=idempotency_key or case_id, source=req.source,
+            case_id=case_id, request_id=idempotency_key or case_id,
+            opened_at=datetime.now(timezone.utc), source=req.source,
             external_id=req.external_id, description=req.description, location=req.location,
             urgency=req.urgency, reporter=req.reporter, attachments=req.attachments,
             received_at=req.received_at, actor=req.actor,
@@ -68,21 +70,9 @@ class CaseService:
             policy=self._policy(category, req.urgency) if category else None,
             evaluation_window_days=self.catalog.evaluation_window_days)
         try:
-            handle = await self.client.start_workflow(
-                CaseWorkflow.run, intake, id=case_id, task_queue=self.settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            _, state = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:
             return Opened(await self.get_case(case_id), created=False)
-        try:
-            state = await asyncio.wait_for(handle.query(CaseWorkflow.state),
-                                           timeout=self.settings.action_timeout_seconds)
-        except (asyncio.TimeoutError, RPCError):
-            # The case exists and will proceed once a worker runs; the same request again
-            # answers 200 with it.
-            raise ApiError(503, "case_not_confirmed",
-                           f"Case {case_id} was opened but the engine has not confirmed it yet; "
-                           "send the same request again shortly.", case_id=case_id) from None
         return Opened(CaseView.of(state), created=True)
 
     def _policy(self, category, urgency: Urgency) -> CasePolicy:

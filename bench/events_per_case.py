@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -42,6 +42,7 @@ from runtime.devserver import installed_binary
 from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
 from workflows import search_attributes
+from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 CATEGORY = "exposed_garbage"
@@ -85,7 +86,8 @@ def case_policy() -> CasePolicy:
 def new_intake(policy: CasePolicy) -> CaseIntake:
     case_id = f"hotline-bench-{uuid.uuid4().hex[:12]}"
     return CaseIntake(
-        case_id=case_id, request_id=case_id, source=Source.HOTLINE,
+        case_id=case_id, request_id=case_id, opened_at=datetime.now(timezone.utc),
+        source=Source.HOTLINE,
         external_id=case_id.removeprefix("hotline-"), description="吉日巷口垃圾堆积三天无人清运",
         location=Location(district="城关区", street="八廓街道", address="吉日巷12号旁"),
         reporter=Reporter(name="王女士", phone="13800000000"), actor=HOTLINE, policy=policy)
@@ -142,8 +144,7 @@ async def opened(client: Client, policy: CasePolicy) -> WorkflowHandle:
     a race that made the count differ from run to run; officers act minutes after intake.
     """
     intake = new_intake(policy)
-    handle = await client.start_workflow(CaseWorkflow.run, intake, id=intake.case_id,
-                                         task_queue=TASK_QUEUE)
+    handle = (await start_case(client, intake, TASK_QUEUE))[0]
     await history_reaches(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
     return handle
 

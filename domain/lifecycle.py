@@ -25,7 +25,8 @@ STEP_OF_STAGE = {
 }
 
 
-def open_case(intake: CaseIntake, now: datetime) -> tuple[CaseState, CaseEvent]:
+def open_case(intake: CaseIntake) -> tuple[CaseState, CaseEvent]:
+    now = intake.opened_at
     state = CaseState(
         case_id=intake.case_id, source=intake.source, external_id=intake.external_id,
         description=intake.description, location=intake.location, urgency=intake.urgency,

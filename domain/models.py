@@ -109,6 +109,9 @@ class CasePolicy(Model):
 class CaseIntake(Model):
     case_id: ShortText
     request_id: ShortText
+    # When bihuan received the case; part of the intake so that the API and the workflow derive
+    # the same opening state from it.
+    opened_at: datetime
     source: Source
     external_id: ShortText | None = None
     description: RequiredText

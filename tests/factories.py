@@ -1,6 +1,7 @@
 """Realistic inputs for tests: actors, intakes and commands."""
 
 import uuid
+from datetime import datetime, timezone
 
 from config.catalog import Catalog
 from domain.models import Actor, CaseIntake, CasePolicy, Command, Location, Reporter, Source, Urgency
@@ -32,7 +33,8 @@ def policy(catalog: Catalog, category: str = "exposed_garbage",
 def intake(case_policy: CasePolicy | None, case_id: str | None = None, **overrides) -> CaseIntake:
     case_id = case_id or f"hotline-{uuid.uuid4().hex[:12]}"
     fields = dict(
-        case_id=case_id, request_id=case_id, source=Source.HOTLINE,
+        case_id=case_id, request_id=case_id, opened_at=datetime.now(timezone.utc),
+        source=Source.HOTLINE,
         external_id=case_id.removeprefix("hotline-"),
         description="吉日巷口垃圾堆积三天无人清运",
         location=Location(district="城关区", street="八廓街道", address="吉日巷12号旁"),

@@ -13,6 +13,7 @@ from domain.stages import Stage
 from runtime.worker import build_worker
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
                              OFFICER, OTHER_OFFICER, SUPERVISOR, cmd, intake, policy)
+from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 TASK_QUEUE = "cases-workflow-tests"
@@ -28,8 +29,7 @@ async def worker(time_env, ledger, executor):
 def start(time_env, worker, catalog):
     async def _start(category: str | None = "exposed_garbage", **overrides) -> WorkflowHandle:
         case = intake(policy(catalog, category) if category else None, **overrides)
-        return await time_env.client.start_workflow(CaseWorkflow.run, case, id=case.case_id,
-                                                    task_queue=TASK_QUEUE)
+        return (await start_case(time_env.client, case, TASK_QUEUE))[0]
     return _start
 
 

@@ -48,7 +48,7 @@ def test_malformed_limits_are_rejected(bad):
 
 
 def test_refusals_change_nothing(catalog):
-    state, _ = lifecycle.open_case(intake(policy(catalog)), datetime.now(timezone.utc))
+    state, _ = lifecycle.open_case(intake(policy(catalog)))
     before = state.model_copy(deep=True)
     for command, code in ((cmd("verify", INSPECTOR, passed=True), "stage_conflict"),
                           (cmd("accept", DISPATCHER), "role_not_allowed"),
@@ -62,7 +62,7 @@ def test_refusals_change_nothing(catalog):
 
 def test_each_stage_has_its_deadline(catalog):
     now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Lhasa
-    state, _ = lifecycle.open_case(intake(policy(catalog)), now)
+    state, _ = lifecycle.open_case(intake(policy(catalog), opened_at=now))
     assert state.stage == Stage.ASSIGNED and set(state.deadlines) == {"accept"}
     lifecycle.apply(state, cmd("accept", OFFICER), now + timedelta(hours=1))
     assert set(state.deadlines) == {"rectify"}

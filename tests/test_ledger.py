@@ -13,6 +13,7 @@ from ledger.tables import CaseEventRow
 from runtime.worker import build_worker
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, cmd, intake, policy
+from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -31,7 +32,7 @@ def any_ledger(request, tmp_path):
 
 def transitions(catalog):
     """Entries as the workflow would produce them: open, accept, submit."""
-    state, opened = lifecycle.open_case(intake(policy(catalog)), T0)
+    state, opened = lifecycle.open_case(intake(policy(catalog), opened_at=T0))
     entries = [LedgerEntry(event=opened, state=state.model_copy(deep=True))]
     for minutes, command in ((5, cmd("accept", OFFICER)),
                              (90, cmd("submit_rectification", OFFICER, report="已清运并消杀"))):
@@ -86,8 +87,7 @@ async def test_a_real_case_projects_into_the_ledger(any_ledger, time_env, execut
     task_queue = f"ledger-{any_ledger.engine.dialect.name}"
     async with build_worker(time_env.client, task_queue, any_ledger, executor):
         case = intake(policy(catalog))
-        handle = await time_env.client.start_workflow(CaseWorkflow.run, case, id=case.case_id,
-                                                      task_queue=task_queue)
+        handle = (await start_case(time_env.client, case, task_queue))[0]
         for kind, actor, fields in (("accept", OFFICER, {}),
                                     ("submit_rectification", OFFICER, {"report": "已整改"}),
                                     ("verify", INSPECTOR, {"passed": True}),

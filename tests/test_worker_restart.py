@@ -10,6 +10,7 @@ import uuid
 from domain.stages import Stage
 from tests.conftest import sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, cmd, intake, policy
+from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 
@@ -27,8 +28,7 @@ async def test_a_killed_worker_is_replaced_and_the_case_goes_on(dev_env, catalog
     worker = start_worker(dev_env, task_queue, ledger_url)
     try:
         case = intake(policy(catalog))
-        handle = await dev_env.client.start_workflow(CaseWorkflow.run, case, id=case.case_id,
-                                                     task_queue=task_queue)
+        handle = (await start_case(dev_env.client, case, task_queue))[0]
         await handle.execute_update(CaseWorkflow.act, cmd("accept", OFFICER, "r1"), id="r1")
         await handle.execute_update(
             CaseWorkflow.act, cmd("submit_rectification", OFFICER, "r2", report="已清运"), id="r2")

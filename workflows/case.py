@@ -9,7 +9,7 @@ from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -34,15 +34,19 @@ SEEN_SIGNAL_IDS = 500
 class CaseWorkflow:
     @workflow.init
     def __init__(self, intake: CaseIntake) -> None:
-        self._state, self._opening = lifecycle.open_case(intake, workflow.now())
+        self._state, opened = lifecycle.open_case(intake)
+        # Taken now: an update in the first task may change the state before run() records it.
+        self._opening = LedgerEntry(event=opened, state=self._state.model_copy(deep=True))
         # Bumped on every stage-changing action so the main loop can restart its timers.
         self._moves = 0
         self._seen_signals: deque[str] = deque(maxlen=SEEN_SIGNAL_IDS)
-        self._published: dict[str, object] = {}
+        # The API starts the workflow with its search attributes already set.
+        self._published = {pair.key.name: pair.value
+                           for pair in workflow.info().typed_search_attributes}
 
     @workflow.run
     async def run(self, intake: CaseIntake) -> CaseState:
-        await self._record(self._opening)
+        await self._write(self._opening)
         while self._state.stage not in TERMINAL_STAGES:
             moves = self._moves
             if self._state.stage == Stage.EVALUATING:
@@ -118,20 +122,19 @@ class CaseWorkflow:
     async def _record(self, event: CaseEvent) -> LedgerEntry:
         # A copy: later actions keep changing the live state while this write is in flight.
         entry = LedgerEntry(event=event, state=self._state.model_copy(deep=True))
+        await self._write(entry)
+        return entry
+
+    async def _write(self, entry: LedgerEntry) -> None:
         self._publish_search_attributes()
         await workflow.execute_local_activity_method(
             LedgerActivities.record, entry,
             start_to_close_timeout=LEDGER_WRITE_TIMEOUT, retry_policy=LEDGER_RETRY)
-        return entry
 
     def _publish_search_attributes(self) -> None:
-        s = self._state
-        wanted = {sa.CASE_STAGE: s.stage.value, sa.CASE_TEAM: s.team or "",
-                  sa.CASE_DISTRICT: s.location.district, sa.CASE_SOURCE: s.source.value,
-                  sa.CASE_CATEGORY: s.category or "", sa.CASE_OVERDUE: False}
         # Only what changed: every upsert is one more history event.
-        changed = [SearchAttributePair(k, v) for k, v in wanted.items()
-                   if self._published.get(k.name) != v]
+        changed = [pair for pair in sa.of_state(self._state)
+                   if self._published.get(pair.key.name) != pair.value]
         if changed:
             workflow.upsert_search_attributes(changed)
-            self._published.update({p.key.name: p.value for p in changed})
+            self._published.update({pair.key.name: pair.value for pair in changed})

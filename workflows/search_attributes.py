@@ -1,6 +1,8 @@
 """Custom search attributes that let the Temporal UI and visibility queries filter cases."""
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from domain.models import CaseState
 
 CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
 CASE_TEAM = SearchAttributeKey.for_keyword("CaseTeam")
@@ -10,6 +12,17 @@ CASE_CATEGORY = SearchAttributeKey.for_keyword("CaseCategory")
 CASE_OVERDUE = SearchAttributeKey.for_bool("CaseOverdue")
 
 ALL_KEYS = (CASE_STAGE, CASE_TEAM, CASE_DISTRICT, CASE_SOURCE, CASE_CATEGORY, CASE_OVERDUE)
+
+
+def of_state(state: CaseState) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(CASE_STAGE, state.stage.value),
+        SearchAttributePair(CASE_TEAM, state.team or ""),
+        SearchAttributePair(CASE_DISTRICT, state.location.district),
+        SearchAttributePair(CASE_SOURCE, state.source.value),
+        SearchAttributePair(CASE_CATEGORY, state.category or ""),
+        SearchAttributePair(CASE_OVERDUE, False),
+    ])
 
 # Type names as `temporal server start-dev --search-attribute NAME=TYPE` spells them.
 CLI_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool"}
