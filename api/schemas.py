@@ -134,14 +134,12 @@ class CaseView(m.CaseState):
                    allowed_actions=actions_allowed_in(state.stage))
 
 
-class ActionResponse(BaseModel):
-    case_id: str
-    action: Action
-    request_id: str
-    from_stage: Stage
-    to_stage: Stage
-    seq: int
+class ActionResponse(m.ActionOutcome):
     case: CaseView
+
+    @classmethod
+    def of(cls, result: m.ActionResult) -> "ActionResponse":
+        return cls(**result.model_dump(exclude={"state"}), case=CaseView.of(result.state))
 
 
 class SignalAccepted(BaseModel):

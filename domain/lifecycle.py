@@ -12,7 +12,6 @@ from domain.deadlines import add_limit
 from domain.errors import Refusal
 from domain.models import (SATISFIED_RATINGS, SYSTEM_ACTOR, Actor, CaseEvent, CaseIntake,
                            CaseState, Command)
-from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 
 # The time-limited step a case waits on in each stage (see config categories' time_limits).

@@ -297,11 +297,14 @@ class LedgerEntry(Model):
     state: CaseState
 
 
-class ActionResult(Model):
+class ActionOutcome(Model):
     case_id: str
     action: Action
     request_id: str
     from_stage: Stage
     to_stage: Stage
     seq: int
+
+
+class ActionResult(ActionOutcome):
     state: CaseState

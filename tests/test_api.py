@@ -13,7 +13,6 @@ from api.main import create_app
 from api.service import CaseService
 from config.settings import Settings
 from runtime.worker import build_worker
-from workflows.case import CaseWorkflow
 
 TASK_QUEUE = "cases-api-tests"
 HOTLINE = {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"}

@@ -6,7 +6,7 @@ timers of the loop (evaluation window, 回头看 interval) and hands every trans
 
 import asyncio
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -48,24 +48,10 @@ class CaseWorkflow:
     async def run(self, intake: CaseIntake) -> CaseState:
         await self._write(self._opening)
         while self._state.stage not in TERMINAL_STAGES:
-            moves = self._moves
-            if self._state.stage == Stage.EVALUATING:
-                timer = (self._state.deadlines["evaluate"], Action.NO_RESPONSE)
-            elif self._state.stage == Stage.RECHECK_PENDING:
-                timer = (self._state.recheck_due_at, Action.RECHECK_DUE)
-            else:
-                timer = None
-            if timer is None:
-                await workflow.wait_condition(lambda: self._moves != moves)
-                continue
-            due, action = timer
-            # Never a zero timeout: wait_condition reads 0 as "no timeout".
-            timeout = max(due - workflow.now(), timedelta(seconds=1))
-            try:
-                await workflow.wait_condition(lambda: self._moves != moves, timeout=timeout)
-            except asyncio.TimeoutError:
+            due, on_expiry = self._timer()
+            if not await self._moved_before(due):
                 await self._transition(lifecycle.system_command(
-                    action, f"{action.value}:{self._state.round}:{self._state.seq}"))
+                    on_expiry, f"{on_expiry.value}:{self._state.round}:{self._state.seq}"))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -98,6 +84,24 @@ class CaseWorkflow:
     @workflow.query
     def state(self) -> CaseState:
         return self._state
+
+    def _timer(self) -> tuple[datetime | None, Action | None]:
+        """What happens by itself in the current stage, and when."""
+        if self._state.stage == Stage.EVALUATING:
+            return self._state.deadlines["evaluate"], Action.NO_RESPONSE
+        if self._state.stage == Stage.RECHECK_PENDING:
+            return self._state.recheck_due_at, Action.RECHECK_DUE
+        return None, None
+
+    async def _moved_before(self, due: datetime | None) -> bool:
+        moves = self._moves
+        # Never a zero timeout: wait_condition reads 0 as "no timeout".
+        timeout = max(due - workflow.now(), timedelta(seconds=1)) if due else None
+        try:
+            await workflow.wait_condition(lambda: self._moves != moves, timeout=timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     def _check(self, cmd: Command) -> None:
         if cmd.action in SIGNAL_ACTIONS or cmd.actor.role == Role.SYSTEM:

@@ -55,11 +55,8 @@ def _add_action_route(spec: ActionSpec) -> None:
     else:
         async def endpoint(case_id: CaseId, body: body_type, service: Service,
                            idempotency_key: IdempotencyKey = None) -> ActionResponse:
-            result = await service.act(case_id, spec.action, body, idempotency_key)
-            return ActionResponse(case_id=result.case_id, action=result.action,
-                                  request_id=result.request_id, from_stage=result.from_stage,
-                                  to_stage=result.to_stage, seq=result.seq,
-                                  case=CaseView.of(result.state))
+            return ActionResponse.of(await service.act(case_id, spec.action, body,
+                                                       idempotency_key))
         response_model, status_code = ActionResponse, 200
 
     router.add_api_route(f"/{{case_id}}/actions/{spec.action.value}", endpoint, methods=["POST"],
