@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import sys
 
+from config.catalog import ConfigError, load_catalog
 from config.settings import Settings
 
 
@@ -18,6 +19,11 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--api", help="API base URL (default: from settings)")
     args = parser.parse_args(argv)
     settings = Settings()
+    try:
+        # A broken domain file stops every command here, before anything starts.
+        load_catalog(settings.config_dir)
+    except ConfigError as err:
+        sys.exit(f"bihuan: configuration error in {err}")
 
     if args.command == "run":
         from cli.supervisor import run_all

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-from config.catalog import load_catalog
 from config.settings import Settings
 from ledger.migrate import upgrade
 from runtime.devserver import raise_retention, server_command
@@ -15,7 +14,6 @@ from runtime.temporal import connect
 
 def run_all(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    load_catalog(settings.config_dir)  # a broken config stops here, before anything starts
     upgrade(settings.ledger_url)
     children: list[tuple[str, subprocess.Popen]] = []
 

@@ -2,6 +2,7 @@
 started again on the same files, with every case where it was."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import time
 
 import httpx
+
+from config.catalog import DEFAULT_CONFIG_DIR
 
 OFFICER = {"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"}
 
@@ -84,3 +87,18 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
         assert "8760h" in retention  # 365 days
     finally:
         stop_with_ctrl_c(proc)
+
+
+def test_a_broken_config_file_stops_start_up_naming_file_field_and_problem(tmp_path):
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    categories = config / "categories.yaml"
+    categories.write_text(categories.read_text(encoding="utf-8").replace(
+        "team: 环境卫生", "team: 环卫", 1), encoding="utf-8")
+    env = {**os.environ, "BIHUAN_CONFIG_DIR": str(config), "BIHUAN_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "cli.main", "run"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "categories.yaml" in result.stderr and ".team" in result.stderr
+    assert "环卫" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "temporal.db").exists()
