@@ -1,9 +1,20 @@
-"""One error shape for every refusal: {"code": machine-readable, "message": a sentence, ...}."""
+"""One error shape for every refusal: {"code": machine-readable, "message": a sentence, ...}.
+
+Refused attempts (401, 403, 409) are logged with who, what, which case and why, and counted."""
+
+from collections import Counter
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel
+
+from runtime.logging import get_logger
+
+LOGGED_STATUSES = frozenset({401, 403, 409})
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+log = get_logger("api")
 
 
 class ErrorBody(BaseModel):
@@ -13,9 +24,11 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: object) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None,
+                 **details: object) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict]:
@@ -28,11 +41,30 @@ def _field_errors(exc: RequestValidationError) -> list[dict]:
     return errors
 
 
+def _record_refusal(request: Request, exc: ApiError) -> None:
+    actor = getattr(request.state, "actor", None)
+    request.app.state.refusals[(exc.status, exc.code)] += 1
+    log.warning("refused", status=exc.status, code=exc.code, reason=exc.message,
+                method=request.method, path=request.url.path,
+                case_id=request.path_params.get("case_id"),
+                actor_id=actor.id if actor else None, role=actor.role.value if actor else None)
+
+
 def install(app: FastAPI) -> None:
+    app.state.refusals = Counter()
+
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if exc.status in LOGGED_STATUSES:
+            _record_refusal(request, exc)
         body = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
-        return JSONResponse(body.model_dump(), status_code=exc.status)
+        return JSONResponse(body.model_dump(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        body = ErrorBody(code=code, message=str(exc.detail))
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

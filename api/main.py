@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.limits import BodySizeLimit
 from api.routes import cases, catalog
 from api.service import CaseService
 from config.catalog import load_catalog
@@ -19,6 +20,8 @@ DESCRIPTION = """
 闭环 (bihuan): every environmental or resident problem in Lhasa is one durable case —
 reported → assigned → rectifying → verifying → evaluating → recheck (回头看) → closed.
 
+Every route but `/healthz` and the docs needs `Authorization: Bearer <JWT>`; the acting person
+is taken from the token (`bihuan token --role … --sub …` mints one for local use).
 Send an `Idempotency-Key` header with every POST: a retried request is applied once.
 Refusals answer with `{"code", "message", "details"}`; `code` is stable for machines.
 """
@@ -43,6 +46,8 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
 
     app = FastAPI(title="bihuan 闭环 — city case engine", version="0.1.0",
                   description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if service is not None:
         app.state.service = service
     errors.install(app)

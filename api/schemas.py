@@ -3,25 +3,16 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import AwareDatetime, BaseModel, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from domain import models as m
-from domain.actions import ACTION_LABELS, Action, actions_allowed_in
+from domain.access import SEES_PERSONAL_DATA, mask_name, mask_phone
+from domain.actions import ACTION_LABELS, ALLOWED_ROLES, Action, actions_allowed_in
 from domain.stages import STAGE_LABELS, Stage
 
 ExternalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$",
                                   description="The source's own id, e.g. the 12345 ticket number")]
-
-ACTOR_EXAMPLES = {
-    "hotline": {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"},
-    "dispatcher": {"id": "d001", "name": "次仁(指挥中心派单员)", "role": "dispatcher"},
-    "officer": {"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"},
-    "inspector": {"id": "i003", "name": "卓玛(监督员)", "role": "inspector"},
-    "community": {"id": "c021", "name": "央金", "role": "community", "district": "城关区",
-                  "street": "八廓街道"},
-    "supervisor": {"id": "s001", "name": "领导小组办公室", "role": "supervisor"},
-}
 
 
 class OpenCaseRequest(BaseModel):
@@ -35,17 +26,15 @@ class OpenCaseRequest(BaseModel):
     urgency: m.Urgency = m.Urgency.NORMAL
     reporter: m.Reporter = m.Reporter()
     attachments: m.Evidence = []
-    received_at: Annotated[datetime | None, Field(
+    received_at: Annotated[AwareDatetime | None, Field(
         description="When the source received the report, e.g. the hotline call time")] = None
-    actor: m.Actor
 
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{
         "source": "hotline", "external_id": "2026112200123", "category": "暴露垃圾",
         "description": "吉日巷口垃圾堆积三天无人清运，气味很大",
         "location": {"district": "城关区", "street": "吉日街道", "community": "吉日社区",
                      "address": "吉日巷12号旁", "lat": 29.6535, "lng": 91.1335},
-        "urgency": "normal", "reporter": {"name": "王女士", "phone": "13800000000"},
-        "actor": ACTOR_EXAMPLES["hotline"]}]}}
+        "urgency": "normal", "reporter": {"name": "王女士", "phone": "13800000000"}}]}}
 
 
 class AssignRequest(BaseModel):
@@ -55,14 +44,14 @@ class AssignRequest(BaseModel):
         "Re-classify the case: category code or Chinese name. Required when the case has none."
     ))] | None = None
     note: m.Text = ""
-    actor: m.Actor
 
 
 def _request_model(payload: type[BaseModel]) -> type[BaseModel]:
-    """The request body of an action: its payload fields plus the acting person."""
+    """The request body of an action: its payload without the `kind` tag the route implies.
+    The acting person is never in the body: it comes from the bearer token."""
     kind = payload.model_fields["kind"]
     return create_model(payload.__name__.replace("Payload", "Request"), __base__=payload,
-                        kind=(SkipJsonSchema[kind.annotation], kind.default), actor=(m.Actor, ...))
+                        kind=(SkipJsonSchema[kind.annotation], kind.default))
 
 
 class ActionSpec(BaseModel):
@@ -74,63 +63,77 @@ class ActionSpec(BaseModel):
     signal: bool = False
 
 
-def _spec(action: Action, body, description: str, example: dict, actor: str,
+def _spec(action: Action, body, description: str, example: dict,
           signal: bool = False) -> ActionSpec:
-    return ActionSpec(action=action, body=body, signal=signal, description=description,
-                      summary=f"{ACTION_LABELS[action]} ({action.value})",
-                      example={**example, "actor": ACTOR_EXAMPLES[actor]})
+    roles = ", ".join(sorted(ALLOWED_ROLES[action]))
+    return ActionSpec(action=action, body=body, signal=signal, example=example,
+                      description=f"{description}\n\nRoles: {roles}.",
+                      summary=f"{ACTION_LABELS[action]} ({action.value})")
 
 
 ACTIONS: list[ActionSpec] = [
     _spec(Action.ASSIGN, AssignRequest,
           "派单/改派: dispatch the case to a team, or re-dispatch it (from reported or assigned).",
-          {"team": "环境卫生", "category": "exposed_garbage", "note": "请环卫专班处理"}, "dispatcher"),
+          {"team": "环境卫生", "category": "exposed_garbage", "note": "请环卫专班处理"}),
     _spec(Action.REJECT, _request_model(m.RejectPayload),
           "作废: reject an invalid report, or a duplicate naming the original case.",
-          {"reason": "重复上报", "duplicate_of": "hotline-2026112200100"}, "dispatcher"),
+          {"reason": "重复上报", "duplicate_of": "hotline-2026112200100"}),
     _spec(Action.ACCEPT, _request_model(m.AcceptPayload),
           "签收: the assigned team acknowledges the case and starts rectifying.",
-          {"note": "已签收，今日安排清运"}, "officer"),
+          {"note": "已签收，今日安排清运"}),
     _spec(Action.RETURN, _request_model(m.ReturnPayload),
           "退单: the team returns a wrongly dispatched case to the dispatcher; reason required.",
-          {"reason": "该路段属于市政设施专班管辖"}, "officer"),
+          {"reason": "该路段属于市政设施专班管辖"}),
     _spec(Action.SUBMIT_RECTIFICATION, _request_model(m.RectificationPayload),
           "提交整改: report the rectification with evidence photos; the case goes to verification.",
-          {"report": "已清运垃圾约2吨并消杀", "evidence": ["https://img.example.cn/after-1.jpg"]},
-          "officer"),
+          {"report": "已清运垃圾约2吨并消杀", "evidence": ["https://img.example.cn/after-1.jpg"]}),
     _spec(Action.VERIFY, _request_model(m.VerifyPayload),
           "核查: on-site verification. Pass sends the case to evaluation; fail sends it back for "
           "another round. The inspector may not be the one who submitted the rectification.",
-          {"passed": True, "note": "现场已清理干净"}, "inspector"),
+          {"passed": True, "note": "现场已清理干净"}),
     _spec(Action.EVALUATE, _request_model(m.EvaluatePayload),
           "回访评价: the caller's rating (非常满意/满意/基本满意/不满意/非常不满意, or the codes). "
           "Unsatisfied ratings go to community review.",
-          {"rating": "满意", "comment": "处理及时"}, "hotline"),
+          {"rating": "满意", "comment": "处理及时"}),
     _spec(Action.REVIEW, _request_model(m.ReviewPayload),
           "社区复核: review an unsatisfied rating: uphold the result or reopen the case.",
-          {"decision": "uphold", "note": "经复核，问题已解决，诉求人要求超出范围"}, "community"),
+          {"decision": "uphold", "note": "经复核，问题已解决，诉求人要求超出范围"}),
     _spec(Action.BRING_RECHECK_FORWARD, _request_model(m.BringRecheckForwardPayload),
           "抽查: a supervisor brings the 回头看 recheck forward.",
-          {"note": "节前抽查"}, "supervisor"),
+          {"note": "节前抽查"}),
     _spec(Action.RECHECK, _request_model(m.RecheckPayload),
           "回头看: consolidated closes the case; rebounded reopens it for another round.",
-          {"result": "consolidated", "note": "回访现场，未反弹"}, "inspector"),
+          {"result": "consolidated", "note": "回访现场，未反弹"}),
     _spec(Action.SUPPLEMENT, _request_model(m.SupplementPayload),
           "补充诉求: the caller adds information. Recorded in the history; the stage is unchanged.",
-          {"content": "市民补充：垃圾堆旁还有废弃家具"}, "hotline", signal=True),
+          {"content": "市民补充：垃圾堆旁还有废弃家具"}, signal=True),
     _spec(Action.URGE, _request_model(m.UrgePayload),
           "督办: a supervisor's urging note. Recorded in the history; the stage is unchanged.",
-          {"note": "请于今日18:00前完成整改"}, "supervisor", signal=True),
+          {"note": "请于今日18:00前完成整改"}, signal=True),
 ]
 
 
+class ReporterView(BaseModel):
+    name: str | None = None
+    phone: str | None = None
+    masked: bool = Field(description="True when the caller's role may not see personal data")
+
+
 class CaseView(m.CaseState):
+    reporter: ReporterView
     stage_label: str
     allowed_actions: list[Action]
 
     @classmethod
-    def of(cls, state: m.CaseState) -> "CaseView":
-        return cls(**state.model_dump(), stage_label=STAGE_LABELS[state.stage],
+    def of(cls, state: m.CaseState, viewer: m.Actor) -> "CaseView":
+        """The case as `viewer` may see it: personal data masked unless their role needs it."""
+        name, phone = state.reporter.name, state.reporter.phone
+        masked = viewer.role not in SEES_PERSONAL_DATA
+        if masked:
+            name, phone = name and mask_name(name), phone and mask_phone(phone)
+        reporter = ReporterView(name=name, phone=phone, masked=masked)
+        return cls(**state.model_dump(exclude={"reporter"}), reporter=reporter,
+                   stage_label=STAGE_LABELS[state.stage],
                    allowed_actions=actions_allowed_in(state.stage))
 
 
@@ -138,8 +141,8 @@ class ActionResponse(m.ActionOutcome):
     case: CaseView
 
     @classmethod
-    def of(cls, result: m.ActionResult) -> "ActionResponse":
-        return cls(**result.model_dump(exclude={"state"}), case=CaseView.of(result.state))
+    def of(cls, result: m.ActionResult, viewer: m.Actor) -> "ActionResponse":
+        return cls(**result.model_dump(exclude={"state"}), case=CaseView.of(result.state, viewer))
 
 
 class SignalAccepted(BaseModel):

@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.schemas import CaseHistory, CaseView, HistoryEntry, OpenCaseRequest
 from config.catalog import Catalog
 from config.settings import Settings
+from domain.access import read_refusal
 from domain.actions import ACTION_LABELS, ALLOWED_ROLES, Action
 from domain.deadlines import LHASA
 from domain.errors import REFUSAL_STATUS
@@ -46,8 +47,9 @@ class CaseService:
 
     # ---- intake ---------------------------------------------------------------------------------
 
-    async def open_case(self, req: OpenCaseRequest, idempotency_key: str | None) -> Opened:
-        _require_role(req.actor, Action.OPEN)
+    async def open_case(self, req: OpenCaseRequest, actor: Actor,
+                        idempotency_key: str | None) -> Opened:
+        _require_role(actor, Action.OPEN)
         problem = self.catalog.location_problem(req.location.district, req.location.street,
                                                 req.location.community)
         if problem:
@@ -58,22 +60,22 @@ class CaseService:
             existing = await run_in_threadpool(self.ledger.case_id_for, req.source.value,
                                                req.external_id)
             if existing:
-                return Opened(await self.get_case(existing), created=False)
+                return Opened(await self.get_case(existing, actor), created=False)
         category = self.catalog.category(req.category) if req.category else None
         intake = CaseIntake(
             case_id=case_id, request_id=idempotency_key or case_id,
             opened_at=datetime.now(timezone.utc), source=req.source,
             external_id=req.external_id, description=req.description, location=req.location,
             urgency=req.urgency, reporter=req.reporter, attachments=req.attachments,
-            received_at=req.received_at, actor=req.actor,
+            received_at=req.received_at, actor=actor,
             category_hint=req.category if req.category and not category else None,
             policy=self._policy(category, req.urgency) if category else None,
             evaluation_window_days=self.catalog.evaluation_window_days)
         try:
             _, state = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:
-            return Opened(await self.get_case(case_id), created=False)
-        return Opened(CaseView.of(state), created=True)
+            return Opened(await self.get_case(case_id, actor), created=False)
+        return Opened(CaseView.of(state, actor), created=True)
 
     def _policy(self, category, urgency: Urgency) -> CasePolicy:
         limits = category.time_limits[urgency.value]
@@ -85,11 +87,18 @@ class CaseService:
 
     # ---- reads ----------------------------------------------------------------------------------
 
-    async def get_case(self, case_id: str) -> CaseView:
+    async def get_case(self, case_id: str, actor: Actor) -> CaseView:
+        return CaseView.of(await self._readable(case_id, actor), actor)
+
+    async def _readable(self, case_id: str, actor: Actor) -> CaseState:
+        """The case as it stands, if `actor` may see it (404 before 403: no probing for ids)."""
         state = await run_in_threadpool(self.ledger.case, case_id)
         if state is None:
             state = await self._query(case_id)
-        return CaseView.of(state)
+        refusal = read_refusal(actor, state)
+        if refusal:
+            raise ApiError(403, refusal.code, refusal.message)
+        return state
 
     async def _query(self, case_id: str) -> CaseState:
         try:
@@ -99,26 +108,27 @@ class CaseService:
                 raise ApiError(404, "case_not_found", f"There is no case {case_id}.") from None
             raise
 
-    async def history(self, case_id: str) -> CaseHistory:
+    async def history(self, case_id: str, actor: Actor) -> CaseHistory:
+        await self._readable(case_id, actor)
         events = await run_in_threadpool(self.ledger.history, case_id)
-        if not events:
-            await self._query(case_id)  # 404 for an unknown case
         return CaseHistory(case_id=case_id, events=[_history_entry(e) for e in events])
 
     # ---- actions --------------------------------------------------------------------------------
 
-    async def act(self, case_id: str, action: Action, body, idempotency_key: str | None):
-        _require_role(body.actor, action)
+    async def act(self, case_id: str, action: Action, body, actor: Actor,
+                  idempotency_key: str | None) -> ActionResult:
+        _require_role(actor, action)
+        state = await self._readable(case_id, actor)
         request_id = idempotency_key or uuid.uuid4().hex
         if action == Action.ASSIGN:
-            payload = await self._assign_payload(case_id, body)
+            payload = self._assign_payload(state, body)
         else:
-            payload = body.model_dump(exclude={"actor"})
+            payload = body.model_dump()
         if action == Action.REJECT and body.duplicate_of and body.duplicate_of != case_id:
             if await run_in_threadpool(self.ledger.case, body.duplicate_of) is None:
                 raise ApiError(422, "unknown_case",
                                f"duplicate_of names case {body.duplicate_of}, which does not exist.")
-        cmd = Command(request_id=request_id, actor=body.actor, payload=payload)
+        cmd = Command(request_id=request_id, actor=actor, payload=payload)
         handle = self.client.get_workflow_handle(case_id)
         try:
             result: ActionResult = await asyncio.wait_for(
@@ -139,22 +149,22 @@ class CaseService:
                            f"'{result.action.value}', not '{action.value}'.")
         return result
 
-    async def note(self, case_id: str, action: Action, body, idempotency_key: str | None) -> str:
+    async def note(self, case_id: str, action: Action, body, actor: Actor,
+                   idempotency_key: str | None) -> str:
         """Supplements and 督办 notes: fire-and-forget signals, refused only if the case is over."""
-        _require_role(body.actor, action)
-        request_id = idempotency_key or uuid.uuid4().hex
-        cmd = Command(request_id=request_id, actor=body.actor,
-                      payload=body.model_dump(exclude={"actor"}))
-        state = await run_in_threadpool(self.ledger.case, case_id)
-        if state and state.stage in TERMINAL_STAGES:
+        _require_role(actor, action)
+        state = await self._readable(case_id, actor)
+        if state.stage in TERMINAL_STAGES:
             raise _closed(state)
+        request_id = idempotency_key or uuid.uuid4().hex
+        cmd = Command(request_id=request_id, actor=actor, payload=body.model_dump())
         try:
             await self.client.get_workflow_handle(case_id).signal(CaseWorkflow.note, cmd)
         except RPCError as err:
             raise await self._closed_or_missing(case_id, err) from None
         return request_id
 
-    async def _assign_payload(self, case_id: str, body) -> AssignPayload:
+    def _assign_payload(self, state: CaseState, body) -> AssignPayload:
         if not self.catalog.team(body.team):
             raise ApiError(422, "unknown_team", f"There is no team '{body.team}'.",
                            teams=sorted(self.catalog.teams))
@@ -163,7 +173,6 @@ class CaseService:
             category = self.catalog.category(body.category)
             if not category:
                 raise ApiError(422, "unknown_category", f"There is no category '{body.category}'.")
-            state = await self.get_case(case_id)
             policy = self._policy(category, state.urgency)
         return AssignPayload(team=body.team, policy=policy, note=body.note)
 

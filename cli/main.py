@@ -4,8 +4,15 @@ import argparse
 import asyncio
 import sys
 
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from api.auth import CLAIMS, REQUIRED_SCOPE, mint_token
 from config.catalog import ConfigError, load_catalog
 from config.settings import Settings
+from domain.models import Actor
+from domain.roles import Role
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,8 +24,18 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("migrate", help="apply the ledger migrations")
     demo = sub.add_parser("demo", help="open and drive a handful of cases against a running API")
     demo.add_argument("--api", help="API base URL (default: from settings)")
+    token = sub.add_parser("token", help="mint a signed token for local use and demos")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.SYSTEM])
+    token.add_argument("--sub", required=True, help="the person's id")
+    token.add_argument("--name", default="")
+    for claim in CLAIMS:
+        token.add_argument(f"--{claim}")
+    token.add_argument("--ttl-minutes", type=int, help="default: BIHUAN_TOKEN_TTL_MINUTES")
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        sys.exit(f"bihuan: settings error: {err.errors()[0]['msg']}")
     try:
         # A broken domain file stops every command here, before anything starts.
         load_catalog(settings.config_dir)
@@ -40,9 +57,22 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         from ledger.migrate import upgrade
         upgrade(settings.ledger_url)
+    elif args.command == "token":
+        print(mint_cli_token(settings, args))
     elif args.command == "demo":
         from cli.demo import run_demo
         sys.exit(asyncio.run(run_demo(args.api or settings.api_url, settings)))
+
+
+def mint_cli_token(settings: Settings, args: argparse.Namespace) -> str:
+    role = Role(args.role)
+    missing = [c for c in REQUIRED_SCOPE.get(role, ()) if not getattr(args, c)]
+    if missing:
+        sys.exit(f"bihuan token: a {role.value} token needs --{' --'.join(missing)}")
+    actor = Actor(id=args.sub, name=args.name, role=role,
+                  **{c: getattr(args, c) for c in CLAIMS})
+    ttl = timedelta(minutes=args.ttl_minutes) if args.ttl_minutes else None
+    return mint_token(settings, actor, ttl)
 
 
 if __name__ == "__main__":

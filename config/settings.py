@@ -3,12 +3,14 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.catalog import DEFAULT_CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
+# Known to everyone who reads this file: accepted only in development.
+DEV_SIGNING_KEY = "bihuan-development-signing-key-not-secret"
 
 
 class Settings(BaseSettings):
@@ -29,6 +31,15 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "INFO"
+    # Tokens: HS256 with jwt_secret, or RS256 verified with jwt_public_key (PEM text or path).
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr = SecretStr(DEV_SIGNING_KEY)
+    jwt_public_key: str = ""
+    # Signs tokens minted by `bihuan token` under RS256 (PEM text or path).
+    jwt_private_key: SecretStr = SecretStr("")
+    token_ttl_minutes: int = Field(default=12 * 60, ge=1, le=30 * 24 * 60)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
     # How long the API waits for a workflow to answer an action before telling the caller
     # to retry with the same Idempotency-Key.
     action_timeout_seconds: float = 30.0
@@ -36,6 +47,15 @@ class Settings(BaseSettings):
     def model_post_init(self, _context) -> None:
         if not self.ledger_url:
             self.ledger_url = f"sqlite:///{self.data_dir / 'ledger.db'}"
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment != "development" and self.jwt_algorithm == "HS256":
+            if secret == DEV_SIGNING_KEY:
+                raise ValueError(f"BIHUAN_JWT_SECRET must be set in the {self.environment} "
+                                 "environment: the built-in development signing key is public.")
+            if len(secret.encode()) < 32:
+                raise ValueError("BIHUAN_JWT_SECRET must be at least 32 bytes long.")
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise ValueError("BIHUAN_JWT_PUBLIC_KEY is required with BIHUAN_JWT_ALGORITHM=RS256.")
 
     @property
     def temporal_db_file(self) -> Path:

@@ -17,6 +17,8 @@ REFUSAL_STATUS: dict[str, int] = {
     "case_closed": 409,
     "role_not_allowed": 403,
     "not_your_team": 403,
+    "not_your_area": 403,
+    "not_your_case": 403,
     "self_verification": 403,
     "category_required": 422,
     "invalid_duplicate": 422,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from domain.actions import (ALLOWED_ROLES, ALLOWED_STAGES, SIGNAL_ACTIONS, TEAM_SCOPED_ACTIONS,
                             Action, actions_allowed_in)
+from domain.access import PLACE_SCOPED_ACTIONS, covers
 from domain.deadlines import add_limit
 from domain.errors import Refusal
 from domain.models import (SATISFIED_RATINGS, SYSTEM_ACTOR, Actor, CaseEvent, CaseIntake,
@@ -30,7 +31,7 @@ def open_case(intake: CaseIntake) -> tuple[CaseState, CaseEvent]:
         case_id=intake.case_id, source=intake.source, external_id=intake.external_id,
         description=intake.description, location=intake.location, urgency=intake.urgency,
         reporter=intake.reporter, attachments=intake.attachments,
-        category_hint=intake.category_hint, policy=intake.policy,
+        category_hint=intake.category_hint, policy=intake.policy, opened_by=intake.actor.id,
         evaluation_window_days=intake.evaluation_window_days,
         stage=Stage.REPORTED, created_at=now, updated_at=now, received_at=intake.received_at,
     )
@@ -65,6 +66,9 @@ def check(state: CaseState, cmd: Command) -> None:
         raise Refusal("not_your_team",
                       f"Case {state.case_id} is assigned to team '{state.team}', "
                       f"not to '{actor.team}'.")
+    if action in PLACE_SCOPED_ACTIONS and not covers(actor, state.location):
+        raise Refusal("not_your_area",
+                      f"Case {state.case_id} is in {_place(state)}, outside {actor.id}'s area.")
     p = cmd.payload
     if action in (Action.VERIFY, Action.RECHECK) and state.rectified_by \
             and state.rectified_by.id == actor.id:
@@ -202,3 +206,8 @@ def _event(state: CaseState, request_id: str, action: Action, actor: Actor, befo
                      round=state.round, note=note, evidence=evidence or [],
                      payload=payload or {})
 
+
+
+def _place(state: CaseState) -> str:
+    loc = state.location
+    return "".join(part for part in (loc.district, loc.street, loc.community) if part)

@@ -247,6 +247,8 @@ class CaseState(Model):
     category_hint: str | None = None
     policy: CasePolicy | None = None
     evaluation_window_days: int = 7
+    # Who opened the case: the hotline and reporters may read only their own cases.
+    opened_by: str
     team: str | None = None
     stage: Stage
     round: int = 1

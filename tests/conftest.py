@@ -6,17 +6,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from sqlalchemy import text
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from api.service import CaseService
 from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
+from config.settings import Settings
 from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from runtime.devserver import installed_binary
 from runtime.temporal import register_search_attributes
+from runtime.worker import build_worker
 from workflows import search_attributes
 
 POSTGRES_URL = os.environ.get("BIHUAN_TEST_POSTGRES_URL",
@@ -89,3 +94,14 @@ async def dev_env():
         search_attributes=list(search_attributes.ALL_KEYS))
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def api(request, dev_env, ledger, catalog, executor):
+    """The real app over the dev server, with a worker on a task queue of the test module's own."""
+    settings = Settings(task_queue=f"api-{request.module.__name__}", action_timeout_seconds=10)
+    service = CaseService(dev_env.client, ledger, catalog, settings)
+    async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
+        transport = httpx.ASGITransport(app=create_app(settings, service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as client:
+            yield client

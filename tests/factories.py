@@ -3,7 +3,9 @@
 import uuid
 from datetime import datetime, timezone
 
+from api.auth import mint_token
 from config.catalog import Catalog
+from config.settings import Settings
 from domain.models import Actor, CaseIntake, CasePolicy, Command, Location, Reporter, Source, Urgency
 from domain.roles import Role
 
@@ -47,3 +49,9 @@ def intake(case_policy: CasePolicy | None, case_id: str | None = None, **overrid
 def cmd(kind: str, actor: Actor, request_id: str | None = None, **fields) -> Command:
     return Command(request_id=request_id or uuid.uuid4().hex, actor=actor,
                    payload={"kind": kind, **fields})
+
+
+def bearer(who: Actor | dict, settings: Settings | None = None) -> dict[str, str]:
+    """The Authorization header of a token for `who`, signed with the test settings' key."""
+    actor = who if isinstance(who, Actor) else Actor(**who)
+    return {"Authorization": f"Bearer {mint_token(settings or Settings(), actor)}"}

@@ -12,8 +12,10 @@ import time
 import httpx
 
 from config.catalog import DEFAULT_CONFIG_DIR
+from tests.factories import bearer
 
-OFFICER = {"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"}
+OFFICER = bearer({"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"})
+GRID_WORKER = bearer({"id": "g1", "name": "拉姆", "role": "reporter"})
 
 
 def free_port() -> int:
@@ -54,13 +56,13 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
            "BIHUAN_TEMPORAL_UI_PORT": str(ports["ui"])}
     api = f"http://127.0.0.1:{ports['api']}"
     case = {"source": "grid", "external_id": "WG-0001", "category": "暴露垃圾",
-            "description": "娘热路边垃圾堆积", "actor": {"id": "g1", "role": "reporter"},
+            "description": "娘热路边垃圾堆积",
             "location": {"district": "城关区", "street": "娘热街道", "address": "娘热路88号"}}
 
     proc = start_system(env)
     try:
         wait_healthy(api, proc)
-        opened = httpx.post(f"{api}/cases", json=case, timeout=30)
+        opened = httpx.post(f"{api}/cases", json=case, headers=GRID_WORKER, timeout=30)
         assert opened.status_code == 201, opened.text
         case_id = opened.json()["case_id"]
     finally:
@@ -73,11 +75,12 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
     proc = start_system(env)
     try:
         wait_healthy(api, proc)
-        assert httpx.get(f"{api}/cases/{case_id}", timeout=30).json()["stage"] == "assigned"
-        again = httpx.post(f"{api}/cases", json=case, timeout=30)
+        view = httpx.get(f"{api}/cases/{case_id}", headers=GRID_WORKER, timeout=30)
+        assert view.json()["stage"] == "assigned"
+        again = httpx.post(f"{api}/cases", json=case, headers=GRID_WORKER, timeout=30)
         assert again.status_code == 200 and again.json()["case_id"] == case_id
         # The workflow itself survived, not just the ledger row: it takes the next action.
-        accepted = httpx.post(f"{api}/cases/{case_id}/actions/accept", json={"actor": OFFICER},
+        accepted = httpx.post(f"{api}/cases/{case_id}/actions/accept", json={}, headers=OFFICER,
                               timeout=30)
         assert accepted.status_code == 200 and accepted.json()["to_stage"] == "rectifying"
         retention = subprocess.run(

@@ -1,6 +1,8 @@
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-router = APIRouter(prefix="/catalog", tags=["catalog"])
+from api.auth import current_actor
+
+router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=[Depends(current_actor)])
 
 
 @router.get("/teams", summary="八个行动专班: the action teams")

@@ -1,0 +1,97 @@
+"""Verified identities: every request carries a signed JWT, and the actor of every action is
+taken from it, never from the body."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from pydantic import ValidationError
+
+from api.errors import ApiError
+from config.settings import Settings
+from domain.models import Actor
+from domain.roles import Role
+
+CLAIMS = ("team", "department", "district", "street", "community")
+# The scope claims each role cannot act without.
+REQUIRED_SCOPE: dict[Role, tuple[str, ...]] = {
+    Role.OFFICER: ("team",),
+    Role.DEPARTMENT: ("department",),
+    Role.COMMUNITY: ("district",),
+}
+
+
+def _key(text_or_path: str) -> str:
+    path = Path(text_or_path)
+    return path.read_text() if "-----BEGIN" not in text_or_path and path.is_file() else text_or_path
+
+
+def mint_token(settings: Settings, actor: Actor, ttl: timedelta | None = None) -> str:
+    now = datetime.now(timezone.utc)
+    claims = {"sub": actor.id, "name": actor.name, "role": actor.role.value, "iat": now,
+              "exp": now + (ttl or timedelta(minutes=settings.token_ttl_minutes))}
+    claims.update({c: getattr(actor, c) for c in CLAIMS if getattr(actor, c)})
+    if settings.jwt_algorithm == "RS256":
+        key = _key(settings.jwt_private_key.get_secret_value())
+    else:
+        key = settings.jwt_secret.get_secret_value()
+    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+
+
+def verify_token(settings: Settings, token: str) -> Actor:
+    if settings.jwt_algorithm == "RS256":
+        key = _key(settings.jwt_public_key)
+    else:
+        key = settings.jwt_secret.get_secret_value()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        raise _unauthorized("malformed_token", "The bearer token is not a JWT.") from None
+    if header.get("alg", "none").lower() == "none":
+        raise _unauthorized("unsigned_token", "Unsigned tokens are not accepted.")
+    try:
+        claims = jwt.decode(token, key, algorithms=[settings.jwt_algorithm],
+                            options={"require": ["sub", "role", "exp"]})
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("token_expired", "The token has expired; sign in again.") from None
+    except jwt.InvalidSignatureError:
+        raise _unauthorized("invalid_signature", "The token's signature is not valid.") from None
+    except jwt.MissingRequiredClaimError as err:
+        raise _unauthorized("invalid_claims", f"The token lacks the '{err.claim}' claim.") from None
+    except jwt.InvalidTokenError as err:
+        raise _unauthorized("invalid_token", f"The token is not valid: {err}.") from None
+    try:
+        actor = Actor(id=claims["sub"], name=claims.get("name") or "", role=claims["role"],
+                      **{c: claims.get(c) for c in CLAIMS})
+    except ValidationError as err:
+        fields = ", ".join(str(e["loc"][0]) for e in err.errors())
+        raise _unauthorized("invalid_claims", f"The token's claims are not valid: {fields}.") \
+            from None
+    if actor.role == Role.SYSTEM:
+        raise _unauthorized("invalid_claims", "No token may act as the system.")
+    missing = [c for c in REQUIRED_SCOPE.get(actor.role, ()) if not getattr(actor, c)]
+    if missing:
+        raise _unauthorized("invalid_claims",
+                            f"A {actor.role.value} token needs the {', '.join(missing)} claim.")
+    return actor
+
+
+def _unauthorized(code: str, message: str) -> ApiError:
+    return ApiError(401, code, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_actor(request: Request) -> Actor:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise _unauthorized("missing_token", "Send 'Authorization: Bearer <token>'.")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("malformed_token", "The Authorization header must be 'Bearer <token>'.")
+    actor = verify_token(request.app.state.settings, token.strip())
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]

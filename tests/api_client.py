@@ -1,0 +1,54 @@
+"""Talking to the API in tests: identities, tokens and the requests every test makes."""
+
+import uuid
+
+import httpx
+
+from tests.factories import bearer
+
+HOTLINE = {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"}
+DISPATCHER = {"id": "d001", "name": "次仁", "role": "dispatcher"}
+OFFICER = {"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"}
+INSPECTOR = {"id": "i003", "name": "卓玛", "role": "inspector"}
+SUPERVISOR = {"id": "s001", "name": "督查室", "role": "supervisor"}
+
+
+def ticket() -> str:
+    return f"2026112{uuid.uuid4().int % 10**9:09d}"
+
+
+def new_case(**overrides) -> dict:
+    body = {"source": "hotline", "external_id": ticket(), "category": "暴露垃圾",
+            "description": "吉日巷口垃圾堆积三天无人清运，气味很大", "urgency": "normal",
+            "location": {"district": "城关区", "street": "八廓街道", "address": "吉日巷12号旁"},
+            "reporter": {"name": "王女士", "phone": "13800000000"}}
+    body.update(overrides)
+    return body
+
+
+async def post_case(api: httpx.AsyncClient, body: dict, who: dict = HOTLINE) -> httpx.Response:
+    return await api.post("/cases", json=body, headers=bearer(who))
+
+
+async def open_case(api: httpx.AsyncClient, who: dict = HOTLINE, **overrides) -> dict:
+    response = await post_case(api, new_case(**overrides), who)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def act(api: httpx.AsyncClient, case_id: str, action: str, body: dict, who: dict,
+              key: str | None = None, expect: int = 200) -> dict:
+    headers = {"Idempotency-Key": key or uuid.uuid4().hex, **bearer(who)}
+    response = await api.post(f"/cases/{case_id}/actions/{action}", json=body, headers=headers)
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+async def get(api: httpx.AsyncClient, path: str, who: dict = SUPERVISOR) -> httpx.Response:
+    return await api.get(path, headers=bearer(who))
+
+
+async def history(api: httpx.AsyncClient, case_id: str, who: dict = SUPERVISOR) -> list[dict]:
+    response = await get(api, f"/cases/{case_id}/history", who)
+    assert response.status_code == 200, response.text
+    return response.json()["events"]
