@@ -272,3 +272,15 @@ async def test_supplements_and_urging_are_recorded_without_changing_the_stage(st
     actions = [(e.action.value, e.from_stage, e.to_stage) for e in ledger.history(handle.id)]
     assert actions[1:] == [("supplement", Stage.ASSIGNED, Stage.ASSIGNED),
                            ("urge", Stage.ASSIGNED, Stage.ASSIGNED)]
+
+
+async def test_community_staff_outside_the_case_area_cannot_review(start):
+    handle = await start()
+    await act(handle, "accept", OFFICER)
+    await rectify(handle)
+    await act(handle, "verify", INSPECTOR, passed=True)
+    await act(handle, "evaluate", HOTLINE, rating="不满意")
+    elsewhere = COMMUNITY.model_copy(update={"district": "达孜区", "street": None})
+    refusal = await refused(handle, "review", elsewhere, decision="uphold", note="复核")
+    assert refusal.type == "not_your_area"
+    assert await stage(handle) == Stage.REVIEWING
