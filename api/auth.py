@@ -7,6 +7,7 @@ from typing import Annotated
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from api.errors import ApiError
@@ -82,7 +83,15 @@ def _unauthorized(code: str, message: str) -> ApiError:
     return ApiError(401, code, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_actor(request: Request) -> Actor:
+# Declares the scheme in the OpenAPI document (the docs' Authorize button); the header itself is
+# read below so that each way of getting it wrong has its own code.
+_bearer_scheme = HTTPBearer(auto_error=False, description="A JWT minted by the city's identity "
+                            "service, or `bihuan token` for local use")
+
+
+def current_actor(request: Request,
+                  _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer_scheme)
+                  ) -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:

@@ -34,8 +34,8 @@ class ApiError(Exception):
 def _field_errors(exc: RequestValidationError) -> list[dict]:
     errors = []
     for err in exc.errors():
-        # Drop the leading "body"/"path" and the discriminator tags pydantic inserts.
-        loc = [str(part) for part in err["loc"][1:]]
+        # Drop the leading "body"/"path"; a JSON syntax error's location is a character offset.
+        loc = [str(part) for part in err["loc"][1:]] if err["type"] != "json_invalid" else []
         errors.append({"field": ".".join(loc) or str(err["loc"][0]), "message": err["msg"],
                        "type": err["type"]})
     return errors
@@ -62,6 +62,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): a malformed request.
+            body = ErrorBody(code="invalid_input", message="The request body is not valid JSON "
+                             "text (UTF-8).", details={"errors": [{"field": "body",
+                                                                   "message": str(exc.detail),
+                                                                   "type": "json_invalid"}]})
+            return JSONResponse(body.model_dump(), status_code=422)
         code = HTTP_CODES.get(exc.status_code, "http_error")
         body = ErrorBody(code=code, message=str(exc.detail))
         return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)

@@ -9,7 +9,10 @@ import uuid
 
 import httpx
 
+from api.auth import mint_token
+from config.settings import Settings
 from domain.actions import ACTION_LABELS, Action
+from domain.models import Actor
 from domain.stages import STAGE_LABELS, Stage
 
 HOTLINE = {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"}
@@ -55,8 +58,9 @@ def _pad(text: str, width: int) -> str:
 
 
 class Demo:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.client, self.settings = client, settings
+        self.tokens: dict[tuple, str] = {}
         # Ticket numbers shaped like 12345 work orders, unique per run so reruns open new cases.
         self.stamp = time.strftime("%Y%m%d%H%M%S") + f"{random.randrange(1000):03d}"
         self.serial = 0
@@ -67,16 +71,26 @@ class Demo:
         self.serial += 1
         return f"{prefix}{self.stamp}{self.serial:02d}"
 
-    async def post(self, path: str, body: dict, expect: tuple[int, ...]) -> tuple[int, dict]:
+    def auth(self, actor: dict) -> dict[str, str]:
+        # The API takes the acting person from a signed token only; the demo signs its own with
+        # the same key as the system it talks to (the development key unless configured).
+        key = tuple(sorted(actor.items()))
+        if key not in self.tokens:
+            self.tokens[key] = mint_token(self.settings, Actor(**actor))
+        return {"Authorization": f"Bearer {self.tokens[key]}"}
+
+    async def post(self, path: str, body: dict, actor: dict,
+                   expect: tuple[int, ...]) -> tuple[int, dict]:
         resp = await self.client.post(path, json=body,
-                                      headers={"Idempotency-Key": uuid.uuid4().hex})
+                                      headers={"Idempotency-Key": uuid.uuid4().hex,
+                                               **self.auth(actor)})
         if resp.status_code not in expect:
             raise DemoFailed(f"POST {path} answered HTTP {resp.status_code} "
                              f"(expected {'/'.join(map(str, expect))}):\n{resp.text}")
         return resp.status_code, resp.json()
 
     async def get(self, path: str) -> dict:
-        resp = await self.client.get(path)
+        resp = await self.client.get(path, headers=self.auth(SUPERVISOR))
         if resp.status_code != 200:
             raise DemoFailed(f"GET {path} answered HTTP {resp.status_code}:\n{resp.text}")
         return resp.json()
@@ -88,8 +102,8 @@ class Demo:
                    category: str | None, external_id: str | None = None, expect: int = 201,
                    **extra) -> dict:
         body = {"source": source, "external_id": external_id, "category": category,
-                "description": description, "location": location, "actor": actor, **extra}
-        status, case = await self.post("/cases", body, (expect,))
+                "description": description, "location": location, **extra}
+        status, case = await self.post("/cases", body, actor, (expect,))
         if case["case_id"] not in self.opened:
             self.opened.append(case["case_id"])
         where = location["district"] + (location.get("street") or "")
@@ -101,7 +115,7 @@ class Demo:
 
     async def act(self, case: dict, action: Action, actor: dict, **fields) -> dict:
         _, res = await self.post(f"/cases/{case['case_id']}/actions/{action.value}",
-                                 {**fields, "actor": actor}, (200,))
+                                 fields, actor, (200,))
         after = res["case"]
         who = actor["name"] + (f"·{actor['team']}" if actor.get("team") else "")
         self.say(case["case_id"], ACTION_LABELS[action],
@@ -112,7 +126,7 @@ class Demo:
     async def note(self, case: dict, action: Action, actor: dict, **fields) -> None:
         # Supplements and 督办 are signals: accepted at once, the stage stays where it is.
         await self.post(f"/cases/{case['case_id']}/actions/{action.value}",
-                        {**fields, "actor": actor}, (202,))
+                        fields, actor, (202,))
         self.say(case["case_id"], ACTION_LABELS[action], f"{case['stage_label']} (阶段不变)",
                  f"{actor['name']} ({action.value})")
 
@@ -248,7 +262,7 @@ async def summarize(d: Demo, api_url: str, ui_url: str) -> None:
           f"Temporal UI:  {ui_url}")
 
 
-async def run_demo(api_url: str, settings) -> int:
+async def run_demo(api_url: str, settings: Settings) -> int:
     api_url = api_url.rstrip("/")
     async with httpx.AsyncClient(base_url=api_url, timeout=60) as client:
         try:
@@ -257,7 +271,7 @@ async def run_demo(api_url: str, settings) -> int:
             print(f"The bihuan API at {api_url} is not reachable ({err.__class__.__name__}); "
                   "start the system with `make run` first.")
             return 2
-        demo = Demo(client)
+        demo = Demo(client, settings)
         try:
             for title, scenario in SCENARIOS:
                 print(f"\n▶ {title}")

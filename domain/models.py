@@ -178,6 +178,8 @@ class EvaluatePayload(Model):
     @classmethod
     def _chinese_rating(cls, value: Any) -> Any:
         # The hotline speaks in the five Chinese levels; accept them as well as the codes.
+        if not isinstance(value, str):
+            return value
         by_label = {label: code for code, label in RATING_LABELS.items()}
         return by_label.get(value, value)
 

@@ -11,13 +11,14 @@ from api.schemas import (ACTIONS, ActionResponse, ActionSpec, CaseHistory, CaseV
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 CaseId = Annotated[str, Path(max_length=128, examples=["hotline-2026112200123"])]
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-          422: {"model": ErrorBody}}
+ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 422)}
+# Also possible on every POST: body too large, engine unreachable, no answer in time.
+POST_ERRORS = {**ERRORS, **{status: {"model": ErrorBody} for status in (413, 503, 504)}}
 
 
 @router.post("", status_code=201, response_model=CaseView, summary="受理立案: open a case",
              responses={200: {"model": CaseView, "description": "The case already existed"},
-                        403: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+                        **POST_ERRORS})
 async def open_case(body: OpenCaseRequest, actor: CurrentActor, service: Service,
                     response: Response, idempotency_key: IdempotencyKey = None) -> CaseView:
     """Open a case. Idempotent on (source, external_id): the same hotline ticket twice answers
@@ -44,7 +45,7 @@ async def get_history(case_id: CaseId, actor: CurrentActor, service: Service) ->
 
 def _add_action_route(spec: ActionSpec) -> None:
     body_type = Annotated[spec.body, Body(openapi_examples={"example": {"value": spec.example}})]
-    refusals = {**ERRORS, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}}
+    refusals = {**POST_ERRORS, 409: {"model": ErrorBody}}
 
     if spec.signal:
         async def endpoint(case_id: CaseId, body: body_type, actor: CurrentActor,

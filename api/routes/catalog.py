@@ -1,8 +1,10 @@
 from fastapi import APIRouter, Depends, Request
 
 from api.auth import current_actor
+from api.errors import ErrorBody
 
-router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=[Depends(current_actor)])
+router = APIRouter(prefix="/catalog", tags=["catalog"], dependencies=[Depends(current_actor)],
+                   responses={401: {"model": ErrorBody}})
 
 
 @router.get("/teams", summary="八个行动专班: the action teams")
