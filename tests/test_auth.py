@@ -114,8 +114,14 @@ async def test_an_officer_sees_and_acts_only_on_their_teams_cases(api):
     await act(api, case_id, "accept", {}, OFFICER)
     # Once returned to the dispatcher the case is no longer the team's.
     case_id = (await open_case(api))["case_id"]
-    await act(api, case_id, "return", {"reason": "不属于本专班"}, OFFICER)
+    returned = await act(api, case_id, "return", {"reason": "不属于本专班"}, OFFICER, key="ret-1")
     assert (await get(api, f"/cases/{case_id}", OFFICER)).status_code == 403
+    # ...but the officer's retry of that very request still gets its first answer.
+    retried = await act(api, case_id, "return", {"reason": "不属于本专班"}, OFFICER, key="ret-1")
+    assert retried == returned
+    other = await act(api, case_id, "return", {"reason": "再退"}, OFFICER, key="ret-2",
+                      expect=403)
+    assert other["code"] == "not_your_team"
 
 
 async def reviewing_case(api) -> str:
