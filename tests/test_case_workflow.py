@@ -154,12 +154,16 @@ async def test_unsatisfied_rating_upheld_by_community_review(start):
     assert result.to_stage == Stage.RECHECK_PENDING and result.state.round == 1
 
 
-async def test_unsatisfied_rating_reopened_by_community_review(start):
-    handle = await start()
+async def rated(handle: WorkflowHandle, rating: str) -> None:
     await act(handle, "accept", OFFICER)
     await rectify(handle)
     await act(handle, "verify", INSPECTOR, passed=True)
-    await act(handle, "evaluate", HOTLINE, rating="very_unsatisfied")
+    await act(handle, "evaluate", HOTLINE, rating=rating)
+
+
+async def test_unsatisfied_rating_reopened_by_community_review(start):
+    handle = await start()
+    await rated(handle, "very_unsatisfied")
     result = await act(handle, "review", COMMUNITY, decision="reopen", note="现场核实仍有垃圾")
     assert result.to_stage == Stage.RECTIFYING and result.state.round == 2
     assert result.state.rating is None
@@ -276,10 +280,7 @@ async def test_supplements_and_urging_are_recorded_without_changing_the_stage(st
 
 async def test_community_staff_outside_the_case_area_cannot_review(start):
     handle = await start()
-    await act(handle, "accept", OFFICER)
-    await rectify(handle)
-    await act(handle, "verify", INSPECTOR, passed=True)
-    await act(handle, "evaluate", HOTLINE, rating="不满意")
+    await rated(handle, "不满意")
     elsewhere = COMMUNITY.model_copy(update={"district": "达孜区", "street": None})
     refusal = await refused(handle, "review", elsewhere, decision="uphold", note="复核")
     assert refusal.type == "not_your_area"
