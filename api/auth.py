@@ -29,23 +29,24 @@ def _key(text_or_path: str) -> str:
     return path.read_text() if "-----BEGIN" not in text_or_path and path.is_file() else text_or_path
 
 
+def _keys(settings: Settings) -> tuple[str, str]:
+    """(signing key, verification key) for the configured algorithm."""
+    if settings.jwt_algorithm == "RS256":
+        return (_key(settings.jwt_private_key.get_secret_value()), _key(settings.jwt_public_key))
+    secret = settings.jwt_secret.get_secret_value()
+    return secret, secret
+
+
 def mint_token(settings: Settings, actor: Actor, ttl: timedelta | None = None) -> str:
     now = datetime.now(timezone.utc)
     claims = {"sub": actor.id, "name": actor.name, "role": actor.role.value, "iat": now,
               "exp": now + (ttl or timedelta(minutes=settings.token_ttl_minutes))}
     claims.update({c: getattr(actor, c) for c in CLAIMS if getattr(actor, c)})
-    if settings.jwt_algorithm == "RS256":
-        key = _key(settings.jwt_private_key.get_secret_value())
-    else:
-        key = settings.jwt_secret.get_secret_value()
-    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+    return jwt.encode(claims, _keys(settings)[0], algorithm=settings.jwt_algorithm)
 
 
 def verify_token(settings: Settings, token: str) -> Actor:
-    if settings.jwt_algorithm == "RS256":
-        key = _key(settings.jwt_public_key)
-    else:
-        key = settings.jwt_secret.get_secret_value()
+    key = _keys(settings)[1]
     try:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError:

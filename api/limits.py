@@ -1,10 +1,10 @@
 """Caps the request body before anything parses it: a hostile client cannot make the API buffer
 more than `max_bytes`."""
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import ErrorBody
 
 
 class BodyTooLarge(HTTPException):
@@ -50,8 +50,9 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"code": "body_too_large", "details": {"max_bytes": self.max_bytes},
-                           "message": f"The request body exceeds {self.max_bytes} bytes."}).encode()
+        body = ErrorBody(code="body_too_large", details={"max_bytes": self.max_bytes},
+                         message=f"The request body exceeds {self.max_bytes} bytes.")
+        body = body.model_dump_json().encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})

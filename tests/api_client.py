@@ -1,5 +1,6 @@
 """Talking to the API in tests: identities, tokens and the requests every test makes."""
 
+import socket
 import uuid
 
 import httpx
@@ -52,3 +53,9 @@ async def history(api: httpx.AsyncClient, case_id: str, who: dict = SUPERVISOR) 
     response = await get(api, f"/cases/{case_id}/history", who)
     assert response.status_code == 200, response.text
     return response.json()["events"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

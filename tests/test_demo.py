@@ -2,7 +2,6 @@
 with a ledger of its own so every row in it belongs to the demo."""
 
 import asyncio
-import socket
 import uuid
 from collections import Counter
 
@@ -16,20 +15,15 @@ from cli.demo import run_demo
 from config.settings import Settings
 from ledger.tables import CaseRow
 from runtime.worker import build_worker
+from tests.api_client import free_port
 from tests.conftest import sqlite_ledger
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_demo_drives_every_path(dev_env, executor, catalog, tmp_path, capsys):
     ledger = sqlite_ledger(tmp_path)
     settings = Settings(task_queue=f"demo-tests-{uuid.uuid4().hex[:8]}", data_dir=tmp_path)
     app = create_app(settings, service=CaseService(dev_env.client, ledger, catalog, settings))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
@@ -57,6 +51,6 @@ async def test_demo_drives_every_path(dev_env, executor, catalog, tmp_path, caps
 
 
 async def test_demo_says_how_to_start_the_system_when_the_api_is_down(capsys):
-    status = await run_demo(f"http://127.0.0.1:{_free_port()}", Settings())
+    status = await run_demo(f"http://127.0.0.1:{free_port()}", Settings())
     assert status == 2
     assert "make run" in capsys.readouterr().out

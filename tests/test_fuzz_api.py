@@ -22,7 +22,8 @@ from api.main import create_app
 from api.service import CaseService
 from config.settings import Settings
 from runtime.worker import build_worker
-from tests.api_client import DISPATCHER, HOTLINE, INSPECTOR, OFFICER, SUPERVISOR
+from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, act,
+                              open_case)
 from tests.factories import bearer
 
 
@@ -58,38 +59,26 @@ class Served:
         return self.loop.run_until_complete(self.client.request(**request))
 
 
-async def _post(client: httpx.AsyncClient, path: str, body: dict, who: dict,
-                expect: int = 200) -> dict:
-    response = await client.post(path, json=body,
-                                 headers={"Idempotency-Key": uuid.uuid4().hex, **bearer(who)})
-    assert response.status_code == expect, response.text
-    return response.json()
-
-
 async def _cases_in_every_stage(client: httpx.AsyncClient) -> list[str]:
     """Real cases in each stage, so the actions reach the workflow and not only the 404 path."""
     async def opened(category: str = "暴露垃圾") -> str:
-        body = {"source": "hotline", "external_id": f"fuzz{uuid.uuid4().hex[:16]}",
-                "category": category, "description": "吉日巷口垃圾堆积三天无人清运",
-                "location": {"district": "城关区", "street": "八廓街道", "address": "吉日巷12号旁"},
-                "reporter": {"name": "王女士", "phone": "13800000000"}}
-        return (await _post(client, "/cases", body, HOTLINE, expect=201))["case_id"]
+        return (await open_case(client, category=category))["case_id"]
 
-    async def act(case_id: str, action: str, body: dict, who: dict) -> str:
-        await _post(client, f"/cases/{case_id}/actions/{action}", body, who)
+    async def step(case_id: str, action: str, body: dict, who: dict) -> str:
+        await act(client, case_id, action, body, who)
         return case_id
 
     reported = await opened("HL-9999 其他问题")
     assigned = await opened()
-    rectifying = await act(await opened(), "accept", {}, OFFICER)
-    verifying = await act(await act(await opened(), "accept", {}, OFFICER),
-                          "submit_rectification", {"report": "已清运"}, OFFICER)
-    evaluating = [await act(await act(await act(await opened(), "accept", {}, OFFICER),
-                                      "submit_rectification", {"report": "已清运"}, OFFICER),
-                            "verify", {"passed": True}, INSPECTOR) for _ in range(3)]
-    reviewing = await act(evaluating.pop(), "evaluate", {"rating": "不满意"}, HOTLINE)
-    recheck_pending = await act(evaluating.pop(), "evaluate", {"rating": "满意"}, HOTLINE)
-    invalid = await act(await opened(), "reject", {"reason": "无效诉求"}, DISPATCHER)
+    rectifying = await step(await opened(), "accept", {}, OFFICER)
+    verifying = await step(await step(await opened(), "accept", {}, OFFICER),
+                           "submit_rectification", {"report": "已清运"}, OFFICER)
+    evaluating = [await step(await step(await step(await opened(), "accept", {}, OFFICER),
+                                        "submit_rectification", {"report": "已清运"}, OFFICER),
+                             "verify", {"passed": True}, INSPECTOR) for _ in range(3)]
+    reviewing = await step(evaluating.pop(), "evaluate", {"rating": "不满意"}, HOTLINE)
+    recheck_pending = await step(evaluating.pop(), "evaluate", {"rating": "满意"}, HOTLINE)
+    invalid = await step(await opened(), "reject", {"reason": "无效诉求"}, DISPATCHER)
     return [reported, assigned, rectifying, verifying, evaluating[0], reviewing, recheck_pending,
             invalid]
 

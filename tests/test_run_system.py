@@ -4,7 +4,6 @@ started again on the same files, with every case where it was."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,11 @@ import time
 import httpx
 
 from config.catalog import DEFAULT_CONFIG_DIR
+from tests.api_client import free_port
 from tests.factories import bearer
 
 OFFICER = bearer({"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"})
 GRID_WORKER = bearer({"id": "g1", "name": "拉姆", "role": "reporter"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_system(env: dict) -> subprocess.Popen:
