@@ -295,10 +295,39 @@ class CaseEvent(Model):
     payload: dict[str, Any] = {}
 
 
+class Audience(StrEnum):
+    TEAM = "team"                  # the action team handling the case
+    DEPARTMENT = "department"      # a functional department (e.g. one summoned by a whistle)
+    SUPERVISORS = "supervisors"    # the leading group's office: 督办
+    HOTLINE = "hotline"            # the 12345 hotline, for callbacks to the resident
+
+
+class Notification(Model):
+    """A message bihuan owes someone outside it. Written to the ledger's outbox in the same
+    transaction as the event that caused it, then delivered to webhooks from there.
+
+    Never carries the reporter's name or phone: receivers fetch the case if they may see them."""
+    # Stable across retries and replays: receivers de-duplicate on it.
+    event_id: ShortText
+    # reminder (催办), overdue (超时), supervision (督办), whistle_summoned, whistle_late,
+    # whistle_reminder, whistle_closed, extension_requested, extension_decided, ...
+    kind: ShortText
+    case_id: ShortText
+    audience: Audience
+    # The team or department name for TEAM/DEPARTMENT audiences.
+    recipient: ShortText | None = None
+    title: ShortText
+    body: Text = ""
+    occurred_at: datetime
+    data: dict[str, Any] = {}
+
+
 class LedgerEntry(Model):
-    """One transition as the ledger stores it: the event and the case as it stands after it."""
+    """One transition as the ledger stores it: the event and the case as it stands after it,
+    with the notifications it causes."""
     event: CaseEvent
     state: CaseState
+    notifications: list[Notification] = []
 
 
 class ActionOutcome(Model):
