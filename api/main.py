@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import cases, catalog
+from api.routes import cases, catalog, whistles
 from api.service import CaseService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
         app.state.service = service
     errors.install(app)
     app.include_router(cases.router)
+    app.include_router(whistles.router)
     app.include_router(catalog.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")

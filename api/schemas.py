@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field, create_model
+from pydantic import AwareDatetime, BaseModel, Field, computed_field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from domain import models as m
+from domain import whistles as w
 from domain.access import SEES_PERSONAL_DATA, mask_name, mask_phone
 from domain.actions import ACTION_LABELS, ALLOWED_ROLES, Action, actions_allowed_in
 from domain.stages import STAGE_LABELS, Stage
@@ -44,6 +45,16 @@ class AssignRequest(BaseModel):
         "Re-classify the case: category code or Chinese name. Required when the case has none."
     ))] | None = None
     note: m.Text = ""
+
+
+class WhistleRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    kind: Annotated[str, Field(max_length=32, description=(
+        "emergency 应急哨, tough 攻坚哨 or routine 日常哨 (GET /catalog/whistle-kinds); each has "
+        "its own report-in limit"))]
+    departments: Annotated[list[m.ShortText], Field(min_length=1, max_length=10, description=(
+        "Departments to summon, by full or short name (GET /catalog/departments)"))]
+    reason: m.RequiredText
 
 
 def _request_model(payload: type[BaseModel]) -> type[BaseModel]:
@@ -104,6 +115,19 @@ ACTIONS: list[ActionSpec] = [
     _spec(Action.RECHECK, _request_model(m.RecheckPayload),
           "回头看: consolidated closes the case; rebounded reopens it for another round.",
           {"result": "consolidated", "note": "回访现场，未反弹"}),
+    _spec(Action.WHISTLE, WhistleRequest,
+          "吹哨: while rectifying, summon departments that must report in (报到) within the "
+          "kind's limit and stay until their part is done. Community staff for cases in their "
+          "area, or an officer of the case's team. The case is escalated until the whistle ends.",
+          {"kind": "tough", "departments": ["市住建局", "拉萨供电公司"],
+           "reason": "违建涉及供电线路，需住建、供电部门联合处置"}),
+    _spec(Action.REQUEST_EXTENSION, _request_model(m.RequestExtensionPayload),
+          "申请延期: the case's team asks for more time before the current step's deadline "
+          "passes (e.g. extend_by \"2wd\"). Only a supervisor's approval moves the deadline.",
+          {"extend_by": "2wd", "reason": "需等待供电公司停电检修窗口"}),
+    _spec(Action.DECIDE_EXTENSION, _request_model(m.DecideExtensionPayload),
+          "审批延期: a supervisor approves or denies the pending extension request.",
+          {"approved": True, "note": "同意延期两个工作日"}),
     _spec(Action.SUPPLEMENT, _request_model(m.SupplementPayload),
           "补充诉求: the caller adds information. Recorded in the history; the stage is unchanged.",
           {"content": "市民补充：垃圾堆旁还有废弃家具"}, signal=True),
@@ -123,6 +147,11 @@ class CaseView(m.CaseState):
     reporter: ReporterView
     stage_label: str
     allowed_actions: list[Action]
+
+    @computed_field(description="The step the case waits on now is past its deadline")
+    @property
+    def overdue(self) -> bool:
+        return super().overdue
 
     @classmethod
     def of(cls, state: m.CaseState, viewer: m.Actor) -> "CaseView":
@@ -154,6 +183,9 @@ class SignalAccepted(BaseModel):
 
 class HistoryEntry(BaseModel):
     seq: int
+    # Set on the steps of a whistle, which number their own seq.
+    whistle_no: int | None = None
+    department: str | None = None
     occurred_at: datetime
     action: Action
     action_label: str
@@ -172,3 +204,47 @@ class HistoryEntry(BaseModel):
 class CaseHistory(BaseModel):
     case_id: str
     events: list[HistoryEntry]
+
+
+# ---- whistles -----------------------------------------------------------------------------------
+
+class WhistleActionSpec(BaseModel):
+    action: Action
+    path: str
+    body: Any
+    summary: str
+    description: str
+    example: dict
+
+
+WHISTLE_ACTIONS: list[WhistleActionSpec] = [
+    WhistleActionSpec(
+        action=Action.REPORT_IN, path="report_in", body=_request_model(w.ReportInPayload),
+        summary="报到 (report_in)", example={"note": "市住建局张工已到现场"},
+        description="A summoned department reports in. Late if after the whistle's report-in "
+                    "limit; the lateness stays on record. Role: department (summoned ones only)."),
+    WhistleActionSpec(
+        action=Action.REPORT_DONE, path="report_done", body=_request_model(w.ReportDonePayload),
+        summary="部门办结 (report_done)",
+        example={"note": "已完成线路迁改", "evidence": ["https://img.example.cn/line.jpg"]},
+        description="A department that reported in reports its part done. When every part is "
+                    "done the whistle ends and the case returns to rectifying. Role: department."),
+    WhistleActionSpec(
+        action=Action.END_WHISTLE, path="end", body=_request_model(w.EndWhistlePayload),
+        summary="结束吹哨 (end)", example={"reason": "协调会已明确分工，转常规整改"},
+        description="A supervisor ends the whistle with a reason; the case returns to rectifying. "
+                    "Role: supervisor."),
+]
+
+
+class WhistleActionResponse(BaseModel):
+    case_id: str
+    whistle_no: int
+    action: Action
+    request_id: str
+    whistle: w.WhistleState
+
+
+class WhistleList(BaseModel):
+    case_id: str
+    whistles: list[w.WhistleState]

@@ -17,23 +17,23 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from api.schemas import CaseHistory, CaseView, HistoryEntry, OpenCaseRequest
+from api.schemas import (CaseHistory, CaseView, HistoryEntry, OpenCaseRequest,
+                         WhistleActionResponse, WhistleList)
 from config.catalog import Catalog
 from config.settings import Settings
 from domain.access import read_refusal
 from domain.actions import ACTION_LABELS, ALLOWED_ROLES, Action
 from domain.deadlines import LHASA
 from domain.errors import REFUSAL_STATUS
-from domain.models import (ActionResult, Actor, AssignPayload, CaseEvent, CaseIntake, CasePolicy,
-                           CaseState, Command, Urgency)
+from domain.models import (ActionResult, Actor, AssignPayload, CaseEvent, CaseIntake,
+                           CaseState, Command, WhistlePayload)
+from domain.whistles import WhistleCommand, WhistleEvent
 from domain.roles import Role
-from domain.stages import STAGE_LABELS, TERMINAL_STAGES
+from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 from ledger.repository import Ledger
 from runtime.cases import start_case
 from workflows.case import CaseWorkflow
-
-STEPS = ("accept", "rectify", "verify", "review", "recheck")
-
+from workflows.whistle import WhistleWorkflow
 
 @dataclass
 class Opened:
@@ -69,21 +69,14 @@ class CaseService:
             urgency=req.urgency, reporter=req.reporter, attachments=req.attachments,
             received_at=req.received_at, actor=actor,
             category_hint=req.category if req.category and not category else None,
-            policy=self._policy(category, req.urgency) if category else None,
-            evaluation_window_days=self.catalog.evaluation_window_days)
+            policy=self.catalog.case_policy(category, req.urgency.value) if category else None,
+            evaluation_window_days=self.catalog.evaluation_window_days,
+            calendar=self.catalog.calendar)
         try:
             _, state = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:
             return Opened(await self.get_case(case_id, actor), created=False)
         return Opened(CaseView.of(state, actor), created=True)
-
-    def _policy(self, category, urgency: Urgency) -> CasePolicy:
-        limits = category.time_limits[urgency.value]
-        return CasePolicy(category=category.code, category_name=category.name,
-                          team=category.team, departments=list(category.departments),
-                          limits={step: str(getattr(limits, step)) for step in STEPS},
-                          recheck_interval_days=category.recheck_interval_days,
-                          evaluation_window_days=self.catalog.evaluation_window_days)
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -111,7 +104,36 @@ class CaseService:
     async def history(self, case_id: str, actor: Actor) -> CaseHistory:
         await self._readable(case_id, actor)
         events = await run_in_threadpool(self.ledger.history, case_id)
-        return CaseHistory(case_id=case_id, events=[_history_entry(e) for e in events])
+        whistle_events = await run_in_threadpool(self.ledger.whistle_history, case_id)
+        entries = [_history_entry(e) for e in events] + [_whistle_entry(e) for e in whistle_events]
+        # Sorted is stable: at the same instant a case step stays before the whistle's own.
+        entries.sort(key=lambda e: e.occurred_at)
+        return CaseHistory(case_id=case_id, events=entries)
+
+    async def whistles(self, case_id: str, actor: Actor) -> WhistleList:
+        await self._readable(case_id, actor)
+        found = await run_in_threadpool(self.ledger.whistles, case_id)
+        return WhistleList(case_id=case_id, whistles=found)
+
+    async def whistle_act(self, case_id: str, no: int, action: Action, body, actor: Actor,
+                          idempotency_key: str | None) -> WhistleActionResponse:
+        _require_role(actor, action)
+        state = await self._readable(case_id, actor)
+        if not 1 <= no <= len(state.whistles):
+            raise ApiError(404, "whistle_not_found",
+                           f"Case {case_id} has no whistle {no}; it has {len(state.whistles)}.")
+        whistle = state.whistles[no - 1]
+        if whistle.status != "open":
+            raise ApiError(409, "whistle_closed",
+                           f"Whistle {no} of case {case_id} is already {whistle.status}; "
+                           "it accepts no more actions.")
+        request_id = idempotency_key or uuid.uuid4().hex
+        cmd = WhistleCommand(request_id=request_id, actor=actor, payload=body.model_dump())
+        handle = self.client.get_workflow_handle(whistle.workflow_id)
+        whistle_state = await self._update(
+            case_id, handle.execute_update(WhistleWorkflow.act, cmd, id=request_id), request_id)
+        return WhistleActionResponse(case_id=case_id, whistle_no=no, action=action,
+                                     request_id=request_id, whistle=whistle_state)
 
     # ---- actions --------------------------------------------------------------------------------
 
@@ -132,6 +154,8 @@ class CaseService:
         request_id = idempotency_key or uuid.uuid4().hex
         if action == Action.ASSIGN:
             payload = self._assign_payload(state, body)
+        elif action == Action.WHISTLE:
+            payload = self._whistle_payload(body)
         else:
             payload = body.model_dump()
         if action == Action.REJECT and body.duplicate_of and body.duplicate_of != case_id:
@@ -140,10 +164,18 @@ class CaseService:
                                f"duplicate_of names case {body.duplicate_of}, which does not exist.")
         cmd = Command(request_id=request_id, actor=actor, payload=payload)
         handle = self.client.get_workflow_handle(case_id)
+        result: ActionResult = await self._update(
+            case_id, handle.execute_update(CaseWorkflow.act, cmd, id=request_id), request_id)
+        if result.action != action:
+            raise ApiError(422, "idempotency_key_reused",
+                           f"Idempotency-Key {request_id} was already used for "
+                           f"'{result.action.value}', not '{action.value}'.")
+        return result
+
+    async def _update(self, case_id: str, update, request_id: str):
+        """Await an update, turning each way it can fail into the caller's answer."""
         try:
-            result: ActionResult = await asyncio.wait_for(
-                handle.execute_update(CaseWorkflow.act, cmd, id=request_id),
-                timeout=self.settings.action_timeout_seconds)
+            return await asyncio.wait_for(update, timeout=self.settings.action_timeout_seconds)
         except WorkflowUpdateFailedError as err:
             raise _refusal(err.cause) from None
         except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -153,11 +185,6 @@ class CaseService:
                            request_id=request_id) from None
         except RPCError as err:
             raise await self._closed_or_missing(case_id, err) from None
-        if result.action != action:
-            raise ApiError(422, "idempotency_key_reused",
-                           f"Idempotency-Key {request_id} was already used for "
-                           f"'{result.action.value}', not '{action.value}'.")
-        return result
 
     async def _earlier_result(self, case_id: str, actor: Actor,
                               request_id: str | None) -> ActionResult | None:
@@ -197,8 +224,23 @@ class CaseService:
             category = self.catalog.category(body.category)
             if not category:
                 raise ApiError(422, "unknown_category", f"There is no category '{body.category}'.")
-            policy = self._policy(category, state.urgency)
+            policy = self.catalog.case_policy(category, state.urgency.value)
         return AssignPayload(team=body.team, policy=policy, note=body.note)
+
+    def _whistle_payload(self, body) -> WhistlePayload:
+        kind = self.catalog.whistle_kinds.get(body.kind)
+        if kind is None:
+            raise ApiError(422, "unknown_whistle_kind", f"There is no whistle kind '{body.kind}'.",
+                           kinds=sorted(self.catalog.whistle_kinds))
+        departments = []
+        for name in body.departments:
+            department = self.catalog.department(name)
+            if department is None:
+                raise ApiError(422, "unknown_department", f"There is no department '{name}'.")
+            departments.append(department.name)
+        return WhistlePayload(whistle_kind=kind.code, whistle_kind_name=kind.name,
+                              report_in_limit=str(kind.report_in), departments=departments,
+                              reason=body.reason)
 
     async def _closed_or_missing(self, case_id: str, err: RPCError) -> ApiError:
         # The workflow is gone (finished, or past retention): the ledger tells which.
@@ -239,11 +281,28 @@ def _closed(state: CaseState) -> ApiError:
                     "it accepts no more actions.", stage=state.stage.value, allowed=[])
 
 
+def _who(actor: Actor) -> str:
+    scope = actor.team or actor.department
+    return f"{actor.name or actor.id}({actor.role.value}{'，' + scope if scope else ''})"
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
+
+
+def _whistle_entry(e: WhistleEvent) -> HistoryEntry:
+    summary = (f"{_local(e.occurred_at)} {_who(e.actor)} 第{e.whistle_no}次吹哨 "
+               f"{ACTION_LABELS[e.action]}" + (f"。{e.note}" if e.note else ""))
+    return HistoryEntry(seq=e.seq, whistle_no=e.whistle_no, department=e.department,
+                        occurred_at=e.occurred_at, action=e.action,
+                        action_label=ACTION_LABELS[e.action], actor=e.actor, from_stage=None,
+                        from_label=None, to_stage=Stage.ESCALATED,
+                        to_label=STAGE_LABELS[Stage.ESCALATED], round=0, note=e.note,
+                        evidence=e.evidence, payload=e.payload, summary=summary)
+
+
 def _history_entry(e: CaseEvent) -> HistoryEntry:
-    who = e.actor.name or e.actor.id
-    scope = e.actor.team or e.actor.department
-    who = f"{who}({e.actor.role.value}{'，' + scope if scope else ''})"
-    local = e.occurred_at.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
+    who, local = _who(e.actor), _local(e.occurred_at)
     stages = (f"{STAGE_LABELS[e.from_stage]} → {STAGE_LABELS[e.to_stage]}" if e.from_stage
               else STAGE_LABELS[e.to_stage])
     summary = f"{local} {who} {ACTION_LABELS[e.action]}：{stages}" + (f"。{e.note}" if e.note else "")

@@ -1,5 +1,6 @@
 """The domain data of a deployment: departments, the action teams, case categories with their time
-limits, and the places cases happen in.
+limits, the places cases happen in, the kinds of whistle, and the business calendar that working
+time limits follow.
 
 It is data, not code, so that a city can rename a team or retune a limit without a release. It is
 validated completely on load: a mistake in a YAML file should stop the service at start-up with a
@@ -9,12 +10,16 @@ message naming the file and field, not surface weeks later inside a running case
 from __future__ import annotations
 
 import re
+from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
-from pydantic import model_serializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import field_validator, model_serializer, model_validator
+
+from domain.calendar import BusinessCalendar
+from domain.models import CasePolicy
 
 DEFAULT_CONFIG_DIR = Path(__file__).parent / "data"
 
@@ -31,15 +36,15 @@ class ConfigError(Exception):
         super().__init__(f"{self.file}: {path}: {problem}" if path else f"{self.file}: {problem}")
 
 
-_LIMIT_TEXT = re.compile(r"(\d+)(wh|wd|h|d)")
+_LIMIT_TEXT = re.compile(r"(\d+)(wh|wd|h|d|m)")
 
 
 def _split_limit(text: str) -> dict[str, Any]:
     match = _LIMIT_TEXT.fullmatch(text.strip())
     if not match:
         raise ValueError(
-            f"invalid time limit {text!r}: expected a whole number followed by h (hours), "
-            "d (days), wh (working hours) or wd (working days), e.g. '4wh'"
+            f"invalid time limit {text!r}: expected a whole number followed by m (minutes), "
+            "h (hours), d (days), wh (working hours) or wd (working days), e.g. '4wh'"
         )
     if int(match[1]) == 0:
         raise ValueError(f"invalid time limit {text!r}: must be greater than zero")
@@ -47,11 +52,11 @@ def _split_limit(text: str) -> dict[str, Any]:
 
 
 class Limit(BaseModel, frozen=True, extra="forbid"):
-    """A step's time limit. Calendar units (h, d) run around the clock, which is what urgent work
+    """A step's time limit. Calendar units (m, h, d) run around the clock, which is what urgent work
     needs; working units (wh, wd) follow the business calendar with its regional holidays."""
 
     amount: int = Field(gt=0)
-    unit: Literal["h", "d", "wh", "wd"]
+    unit: Literal["m", "h", "d", "wh", "wd"]
 
     @classmethod
     def parse(cls, text: str) -> Limit:
@@ -71,7 +76,7 @@ class Limit(BaseModel, frozen=True, extra="forbid"):
             return _split_limit(data)
         if isinstance(data, (dict, Limit)):
             return data
-        raise ValueError(f"expected a time limit such as '2h', '30d', '4wh' or '3wd', got {data!r}")
+        raise ValueError(f"expected a time limit such as '30m', '2h', '30d', '4wh' or '3wd', got {data!r}")
 
     @model_serializer
     def _to_text(self) -> str:
@@ -146,12 +151,23 @@ class District(BaseModel, frozen=True, extra="forbid"):
     streets: list[Street]
 
 
+class WhistleKind(BaseModel, frozen=True, extra="forbid"):
+    """A kind of 吹哨 and how soon each summoned department must report in (报到)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=1)
+    report_in: Limit
+
+
 class Catalog(BaseModel, frozen=True):
     teams: dict[str, Team]
     departments: dict[str, Department]
     categories: dict[str, Category]
     districts: dict[str, District]
     evaluation_window_days: int = Field(default=7, ge=1)
+    reminder_share: float = Field(default=0.8, gt=0, lt=1)
+    whistle_kinds: dict[str, WhistleKind]
+    calendar: BusinessCalendar
 
     def category(self, code_or_name: str) -> Category | None:
         found = self.categories.get(code_or_name)
@@ -180,11 +196,25 @@ class Catalog(BaseModel, frozen=True):
             return None
         return f"unknown community {community!r} in street {street!r} of district {district!r}"
 
+    def department(self, name: str) -> Department | None:
+        """By full or short name."""
+        return self.departments.get(name) or next(
+            (d for d in self.departments.values() if d.short_name == name), None)
+
+    def case_policy(self, category: Category, urgency: str) -> CasePolicy:
+        """The rules a case of `category` and `urgency` runs under, frozen into its workflow."""
+        limits = category.time_limits[urgency]
+        return CasePolicy(category=category.code, category_name=category.name,
+                          team=category.team, departments=list(category.departments),
+                          limits={step: str(getattr(limits, step))
+                                  for step in StepLimits.model_fields},
+                          recheck_interval_days=category.recheck_interval_days,
+                          evaluation_window_days=self.evaluation_window_days,
+                          reminder_share=self.reminder_share)
+
     def teams_of_department(self, department: str) -> list[str]:
         """Teams the department leads or belongs to; accepts its full or short name."""
-        dept = self.departments.get(department) or next(
-            (d for d in self.departments.values() if d.short_name == department), None
-        )
+        dept = self.department(department)
         if dept is None:
             return []
         return [t.name for t in self.teams.values() if dept.name == t.lead_department or dept.name in t.departments]
@@ -192,6 +222,46 @@ class Catalog(BaseModel, frozen=True):
 
 class _General(BaseModel, extra="forbid"):
     evaluation_window_days: int = Field(default=7, ge=1, le=90)
+    reminder_share: float = Field(default=0.8, gt=0, lt=1)
+    whistle_kinds: list[WhistleKind] = Field(min_length=1)
+
+
+_Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_WEEKDAYS: tuple[str, ...] = get_args(_Weekday)
+_WINDOW_TEXT = re.compile(r"(\d\d:\d\d)-(\d\d:\d\d)")
+
+
+def _split_window(text: Any) -> Any:
+    # Written as one "HH:MM-HH:MM" string because YAML 1.1 reads an unquoted 15:30 as the number 930.
+    match = _WINDOW_TEXT.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"expected a working window such as '09:30-13:00', got {text!r}")
+    return match.groups()
+
+
+class _Holiday(BaseModel, frozen=True, extra="forbid"):
+    name: str = Field(min_length=1)
+    first: date = Field(alias="from")
+    last: date = Field(alias="to")
+    region: Literal["national", "tibet"]
+
+
+class _Workday(BaseModel, frozen=True, extra="forbid"):
+    day: date = Field(alias="date")
+    name: str = Field(min_length=1)
+
+
+class _CalendarYear(BaseModel, extra="forbid"):
+    # True while some of the year's dates are estimates awaiting the official notices.
+    provisional: bool
+    holidays: list[_Holiday]
+    workdays: list[_Workday] = []
+
+
+class _CalendarFile(BaseModel, extra="forbid"):
+    windows: list[Annotated[tuple[time, time], BeforeValidator(_split_window)]]
+    weekend: list[_Weekday]
+    years: dict[int, _CalendarYear] = Field(min_length=1)
 
 
 def _file_model(section: str, item: type[BaseModel]) -> type[BaseModel]:
@@ -265,16 +335,75 @@ def _check_department(file: Path, path: str, name: str, departments: dict[str, D
     raise ConfigError(file, path, f"unknown department {name!r} ({hint})")
 
 
+def _calendar(file: Path, data: _CalendarFile) -> BusinessCalendar:
+    years = sorted(data.years)
+    missing = sorted(set(range(years[0], years[-1] + 1)) - set(years))
+    if missing:
+        # A gap would silently turn that year's holidays into working days.
+        raise ConfigError(file, "years", f"years must be consecutive, {missing[0]} is missing")
+    weekend = {_WEEKDAYS.index(d) for d in data.weekend}
+    holidays: dict[date, str] = {}  # each day off -> the entry that gives it, for messages
+    workdays: dict[date, str] = {}
+    for year in years:
+        _days_off(file, year, data.years[year].holidays, holidays)
+        _make_up_days(file, year, data.years[year].workdays, weekend, holidays, workdays)
+    try:
+        # Holidays on weekend days change nothing; leaving them out keeps workflow inputs small.
+        days_off = tuple(d for d in holidays if d.weekday() not in weekend)
+        return BusinessCalendar(windows=tuple(data.windows), weekend=tuple(weekend), holidays=days_off,
+                                workdays=tuple(workdays), first_year=years[0], last_year=years[-1])
+    except ValidationError as exc:  # the windows' order or a week without working days
+        error = exc.errors()[0]
+        raise ConfigError(file, _loc_path(error["loc"]), _problem(error)) from None
+
+
+def _days_off(file: Path, year: int, entries: list[_Holiday], holidays: dict[date, str]) -> None:
+    for i, h in enumerate(entries):
+        path = f"years[{year}].holidays[{i}]"
+        for field, day in (("from", h.first), ("to", h.last)):
+            if day.year != year:
+                raise ConfigError(file, f"{path}.{field}", f"{day} is outside its year {year}")
+        if h.first > h.last:
+            problem = f"holiday {h.name!r} ends on {h.last}, before it starts on {h.first}"
+            raise ConfigError(file, f"{path}.to", problem)
+        day = h.first
+        while day <= h.last:
+            if day in holidays:
+                raise ConfigError(file, path, f"holiday {h.name!r} overlaps {holidays[day]} on {day}")
+            holidays[day] = f"{h.name!r} ({path})"
+            day += timedelta(days=1)
+
+
+def _make_up_days(file: Path, year: int, entries: list[_Workday], weekend: set[int],
+                  holidays: dict[date, str], workdays: dict[date, str]) -> None:
+    for i, w in enumerate(entries):
+        path, day = f"years[{year}].workdays[{i}].date", w.day
+        if day.year != year:
+            problem = f"{day} is outside its year {year}"
+        elif day in workdays:
+            problem = f"duplicate make-up working day {day} (also at {workdays[day]})"
+        elif day in holidays:
+            problem = f"make-up working day {day} is also the holiday {holidays[day]}"
+        elif day.weekday() not in weekend:
+            problem = f"make-up working day {day} is a {_WEEKDAYS[day.weekday()].capitalize()}, not a weekend day"
+        else:
+            workdays[day] = path
+            continue
+        raise ConfigError(file, path, problem)
+
+
 def load_catalog(directory: str | Path = DEFAULT_CONFIG_DIR) -> Catalog:
     root = Path(directory)
     if not root.is_dir():
         raise ConfigError(root, "", "configuration directory not found")
-    files = {n: root / f"{n}.yaml" for n in ("general", "departments", "teams", "categories", "districts")}
+    names = ("general", "departments", "teams", "categories", "districts", "calendar")
+    files = {n: root / f"{n}.yaml" for n in names}
     general = _load(files["general"], _General)
     departments = _load(files["departments"], _file_model("departments", Department)).departments
     teams = _load(files["teams"], _file_model("teams", Team)).teams
     categories = _load(files["categories"], _file_model("categories", Category)).categories
     districts = _load(files["districts"], _file_model("districts", District)).districts
+    calendar = _calendar(files["calendar"], _load(files["calendar"], _CalendarFile))
 
     _unique(files["departments"], "departments", departments, "name", "department name")
     _unique(files["departments"], "departments", departments, "short_name", "department short name")
@@ -282,6 +411,8 @@ def load_catalog(directory: str | Path = DEFAULT_CONFIG_DIR) -> Catalog:
     _unique(files["categories"], "categories", categories, "code", "category code")
     _unique(files["categories"], "categories", categories, "name", "category name")
     _unique(files["districts"], "districts", districts, "name", "district name")
+    _unique(files["general"], "whistle_kinds", general.whistle_kinds, "code", "whistle kind code")
+    _unique(files["general"], "whistle_kinds", general.whistle_kinds, "name", "whistle kind name")
     for i, d in enumerate(districts):
         _unique(files["districts"], f"districts[{i}].streets", d.streets, "name", "street name")
         for j, s in enumerate(d.streets):
@@ -307,4 +438,7 @@ def load_catalog(directory: str | Path = DEFAULT_CONFIG_DIR) -> Catalog:
         categories={c.code: c for c in categories},
         districts={d.name: d for d in districts},
         evaluation_window_days=general.evaluation_window_days,
+        reminder_share=general.reminder_share,
+        whistle_kinds={k.code: k for k in general.whistle_kinds},
+        calendar=calendar,
     )

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.catalog import DEFAULT_CONFIG_DIR
@@ -44,6 +45,28 @@ class Settings(BaseSettings):
     # to retry with the same Idempotency-Key.
     action_timeout_seconds: float = 30.0
 
+    # Webhooks: every notification is POSTed to each URL, signed with webhook_secret (HMAC-SHA256)
+    # and retried with exponential backoff. From the environment, a JSON list:
+    # BIHUAN_WEBHOOK_URLS='["https://hooks.example/bihuan"]'.
+    webhook_urls: list[str] = []
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000 \
+                    or any(c.isspace() for c in url):
+                raise ValueError(f"BIHUAN_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+        # A URL listed twice would still get each notification once: deliveries are per URL.
+        return list(dict.fromkeys(urls))
+
     def model_post_init(self, _context) -> None:
         if not self.ledger_url:
             self.ledger_url = f"sqlite:///{self.data_dir / 'ledger.db'}"
@@ -56,6 +79,14 @@ class Settings(BaseSettings):
                 raise ValueError("BIHUAN_JWT_SECRET must be at least 32 bytes long.")
         if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
             raise ValueError("BIHUAN_JWT_PUBLIC_KEY is required with BIHUAN_JWT_ALGORITHM=RS256.")
+        if (self.webhook_urls and self.environment != "development"
+                and not self.webhook_secret.get_secret_value()):
+            raise ValueError(f"BIHUAN_WEBHOOK_SECRET must be set in the {self.environment} "
+                             "environment when BIHUAN_WEBHOOK_URLS is: receivers verify each "
+                             "webhook's signature with it.")
+        if self.webhook_backoff_max_seconds < self.webhook_backoff_initial_seconds:
+            raise ValueError("BIHUAN_WEBHOOK_BACKOFF_MAX_SECONDS must not be less than "
+                             "BIHUAN_WEBHOOK_BACKOFF_INITIAL_SECONDS.")
 
     @property
     def temporal_db_file(self) -> Path:

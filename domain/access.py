@@ -11,7 +11,7 @@ READ_ALL = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DISPATCHER})
 # Roles that see the reporter's name and phone unmasked.
 SEES_PERSONAL_DATA = frozenset({Role.HOTLINE, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
 # Actions community staff may take only on cases in their own area.
-PLACE_SCOPED_ACTIONS = frozenset({Action.REVIEW})
+PLACE_SCOPED_ACTIONS = frozenset({Action.REVIEW, Action.WHISTLE})
 
 
 def covers(actor: Actor, place: Location) -> bool:
@@ -40,7 +40,8 @@ def read_refusal(actor: Actor, state: CaseState) -> Refusal | None:
         return Refusal("not_your_team", f"Case {state.case_id} is not assigned to team "
                                         f"'{actor.team}'.")
     if role == Role.DEPARTMENT:
-        if state.policy and actor.department in state.policy.departments:
+        if actor.department in state.summoned_departments or (
+                state.policy and actor.department in state.policy.departments):
             return None
         return Refusal("not_your_case", f"Case {state.case_id} does not concern department "
                                         f"'{actor.department}'.")

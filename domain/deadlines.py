@@ -1,54 +1,19 @@
 """Deadline arithmetic for time limits such as "4wh" (working hours) or "3wd" (working days).
 
-Deterministic and free of I/O so workflow code can call it. The working week here is Monday to
-Friday with Lhasa's office hours; public holidays and make-up days come with the business
-calendar.
+Kept for callers that predate the business calendar: without a `calendar` the week is Monday to
+Friday with Lhasa's office hours and no holidays. Code that knows the deployment's calendar
+should pass it, or call `BusinessCalendar.add_limit` directly.
 """
 
-import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 
-LHASA = timezone(timedelta(hours=8), "CST")  # China keeps one zone and no daylight saving
-WORKING_WINDOWS = ((time(9, 30), time(13, 0)), (time(15, 30), time(18, 30)))
-_LIMIT = re.compile(r"^([1-9][0-9]*)(wh|wd|h|d)$")
+from domain.calendar import LHASA, WORKING_WINDOWS, BusinessCalendar, parse_limit
 
+__all__ = ["LHASA", "WORKING_WINDOWS", "parse_limit", "add_limit"]
 
-def parse_limit(limit: str) -> tuple[int, str]:
-    match = _LIMIT.match(limit)
-    if not match:
-        raise ValueError(f"time limit {limit!r} is not like '4wh', '3wd', '2h' or '30d'")
-    return int(match.group(1)), match.group(2)
+_WEEKDAYS_ONLY = BusinessCalendar()
 
 
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5
-
-
-def add_limit(start: datetime, limit: str) -> datetime:
+def add_limit(start: datetime, limit: str, calendar: BusinessCalendar | None = None) -> datetime:
     """The moment a step started at `start` becomes overdue under `limit`."""
-    amount, unit = parse_limit(limit)
-    if unit == "h":
-        return start + timedelta(hours=amount)
-    if unit == "d":
-        return start + timedelta(days=amount)
-    local = start.astimezone(LHASA)
-    if unit == "wd":
-        # N working days: the close of the Nth working day after the day the step started.
-        day = local.date()
-        while amount:
-            day += timedelta(days=1)
-            amount -= is_working_day(day)
-        return datetime.combine(day, WORKING_WINDOWS[-1][1], LHASA).astimezone(start.tzinfo)
-    remaining = timedelta(hours=amount)
-    day = local.date()
-    while True:
-        if is_working_day(day):
-            for opens, closes in WORKING_WINDOWS:
-                window_start = max(datetime.combine(day, opens, LHASA), local)
-                window_end = datetime.combine(day, closes, LHASA)
-                if window_start >= window_end:
-                    continue
-                if window_end - window_start >= remaining:
-                    return (window_start + remaining).astimezone(start.tzinfo)
-                remaining -= window_end - window_start
-        day += timedelta(days=1)
+    return (calendar or _WEEKDAYS_ONLY).add_limit(start, limit)

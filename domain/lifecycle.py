@@ -7,22 +7,29 @@ the ledger records. Both are pure so the workflow stays a thin shell around them
 from datetime import datetime, timedelta
 
 from domain.actions import (ALLOWED_ROLES, ALLOWED_STAGES, SIGNAL_ACTIONS, TEAM_SCOPED_ACTIONS,
-                            Action, actions_allowed_in)
+                            WHISTLE_ACTIONS, Action, actions_allowed_in)
 from domain.access import PLACE_SCOPED_ACTIONS, covers
-from domain.deadlines import add_limit
+from domain.calendar import BusinessCalendar
+from domain.deadlines import LHASA
 from domain.errors import Refusal
 from domain.models import (SATISFIED_RATINGS, SYSTEM_ACTOR, Actor, CaseEvent, CaseIntake,
-                           CaseState, Command)
+                           CaseState, Command, ExtensionRequest, StepClock, WhistleSummary)
+from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
+from domain.whistles import whistle_workflow_id
 
 # The time-limited step a case waits on in each stage (see config categories' time_limits).
+# A whistle helps the rectification: its clock keeps running while the case is escalated.
 STEP_OF_STAGE = {
     Stage.ASSIGNED: "accept",
     Stage.RECTIFYING: "rectify",
+    Stage.ESCALATED: "rectify",
     Stage.VERIFYING: "verify",
     Stage.REVIEWING: "review",
     Stage.RECHECKING: "recheck",
 }
+STEP_LABELS = {"accept": "签收", "rectify": "整改", "verify": "核查", "review": "社区复核",
+               "recheck": "回头看"}
 
 
 def open_case(intake: CaseIntake) -> tuple[CaseState, CaseEvent]:
@@ -35,16 +42,16 @@ def open_case(intake: CaseIntake) -> tuple[CaseState, CaseEvent]:
         evaluation_window_days=intake.evaluation_window_days,
         stage=Stage.REPORTED, created_at=now, updated_at=now, received_at=intake.received_at,
     )
-    _enter(state, Stage.REPORTED, now)
+    _enter(state, Stage.REPORTED, now, intake.calendar)
     if intake.policy:
         # A known category routes itself to its team; the dispatcher can still re-assign.
         state.team = intake.policy.team
-        _enter(state, Stage.ASSIGNED, now)
+        _enter(state, Stage.ASSIGNED, now, intake.calendar)
     return state, _event(state, intake.request_id, Action.OPEN, intake.actor, None, now,
                          note=intake.description, evidence=intake.attachments)
 
 
-def check(state: CaseState, cmd: Command) -> None:
+def check(state: CaseState, cmd: Command, now: datetime) -> None:
     action, actor = cmd.action, cmd.actor
     if state.stage in TERMINAL_STAGES:
         raise Refusal("case_closed",
@@ -62,13 +69,18 @@ def check(state: CaseState, cmd: Command) -> None:
                       f"{state.stage.value} ({STAGE_LABELS[state.stage]}); "
                       f"allowed now: {', '.join(allowed)}.",
                       stage=state.stage.value, allowed=allowed)
-    if action in TEAM_SCOPED_ACTIONS and actor.team != state.team:
+    if action in WHISTLE_ACTIONS:
+        raise Refusal("not_a_case_action",
+                      f"{action.value} is taken on a whistle of case {state.case_id}, "
+                      "not on the case itself.")
+    if action in TEAM_SCOPED_ACTIONS and actor.role == Role.OFFICER and actor.team != state.team:
         raise Refusal("not_your_team",
                       f"Case {state.case_id} is assigned to team '{state.team}', "
                       f"not to '{actor.team}'.")
-    if action in PLACE_SCOPED_ACTIONS and not covers(actor, state.location):
+    if action in PLACE_SCOPED_ACTIONS and actor.role == Role.COMMUNITY \
+            and not covers(actor, state.location):
         raise Refusal("not_your_area",
-                      f"Case {state.case_id} is in {_place(state)}, outside {actor.id}'s area.")
+                      f"Case {state.case_id} is in {place_of(state)}, outside {actor.id}'s area.")
     p = cmd.payload
     if action in (Action.VERIFY, Action.RECHECK) and state.rectified_by \
             and state.rectified_by.id == actor.id:
@@ -80,71 +92,134 @@ def check(state: CaseState, cmd: Command) -> None:
                       f"Case {state.case_id} has no category yet; assign it with a category.")
     if action == Action.REJECT and p.duplicate_of == state.case_id:
         raise Refusal("invalid_duplicate", "A case cannot be a duplicate of itself.")
+    if action == Action.WHISTLE and len(set(p.departments)) != len(p.departments):
+        raise Refusal("invalid_whistle", "Each department may be summoned only once per whistle.")
+    if action == Action.REQUEST_EXTENSION:
+        _check_extension_request(state, now)
+    if action == Action.DECIDE_EXTENSION and state.extension is None:
+        raise Refusal("no_extension_pending",
+                      f"Case {state.case_id} has no extension request waiting for a decision.")
 
 
-def apply(state: CaseState, cmd: Command, now: datetime) -> CaseEvent:
+def _check_extension_request(state: CaseState, now: datetime) -> None:
+    clock = state.clock
+    if clock is None:
+        raise Refusal("no_time_limit", f"Case {state.case_id} has no time limit to extend.")
+    if state.extension is not None:
+        raise Refusal("extension_pending",
+                      f"An extension of case {state.case_id} requested by "
+                      f"{state.extension.requested_by.id} is still waiting for a decision.")
+    if now >= clock.due_at:
+        raise Refusal("extension_too_late",
+                      f"The {STEP_LABELS[clock.step]} deadline of case {state.case_id} passed at "
+                      f"{_local(clock.due_at)}; an extension must be requested before it.",
+                      due_at=clock.due_at.isoformat())
+
+
+def apply(state: CaseState, cmd: Command, now: datetime,
+          calendar: BusinessCalendar) -> CaseEvent:
     """Apply an action already passed by `check`."""
     action, p, actor = cmd.action, cmd.payload, cmd.actor
     before = state.stage
     note, evidence = "", []
+
+    def enter(stage: Stage) -> None:
+        _enter(state, stage, now, calendar)
+
     match action:
         case Action.ASSIGN:
             if p.policy:
                 state.policy = p.policy
             state.team = p.team
             note = p.note
-            _enter(state, Stage.ASSIGNED, now)
+            # A new team gets a fresh 签收 limit.
+            _stop_clock(state, now)
+            enter(Stage.ASSIGNED)
         case Action.REJECT:
             state.invalid_reason = p.reason
             state.duplicate_of = p.duplicate_of
             note = p.reason
-            _enter(state, Stage.INVALID, now)
+            enter(Stage.INVALID)
         case Action.ACCEPT:
             note = p.note
-            _enter(state, Stage.RECTIFYING, now)
+            enter(Stage.RECTIFYING)
         case Action.RETURN:
             state.returns += 1
             state.team = None
             note = p.reason
-            _enter(state, Stage.REPORTED, now)
+            enter(Stage.REPORTED)
         case Action.SUBMIT_RECTIFICATION:
             state.rectified_by = actor
             state.rectification_report = p.report
             note, evidence = p.report, p.evidence
-            _enter(state, Stage.VERIFYING, now)
+            enter(Stage.VERIFYING)
         case Action.VERIFY:
             note, evidence = p.note, p.evidence
             if p.passed:
-                _enter(state, Stage.EVALUATING, now)
+                enter(Stage.EVALUATING)
             else:
-                _next_round(state, now)
+                _next_round(state, now, calendar)
         case Action.EVALUATE:
             state.rating, state.evaluation = p.rating, "rated"
             note = p.comment
             if p.rating in SATISFIED_RATINGS:
-                _await_recheck(state, now)
+                _await_recheck(state, now, calendar)
             else:
-                _enter(state, Stage.REVIEWING, now)
+                enter(Stage.REVIEWING)
         case Action.NO_RESPONSE:
             state.evaluation = "no_response"
             note = "评价期内未收到评价，按未评价处理"
-            _await_recheck(state, now)
+            _await_recheck(state, now, calendar)
         case Action.REVIEW:
             note = p.note
             if p.decision == "uphold":
-                _await_recheck(state, now)
+                _await_recheck(state, now, calendar)
             else:
-                _next_round(state, now)
+                _next_round(state, now, calendar)
         case Action.BRING_RECHECK_FORWARD | Action.RECHECK_DUE:
             note = getattr(p, "note", "")
-            _enter(state, Stage.RECHECKING, now)
+            enter(Stage.RECHECKING)
         case Action.RECHECK:
             note, evidence = p.note, p.evidence
             if p.result == "consolidated":
-                _enter(state, Stage.CLOSED, now)
+                enter(Stage.CLOSED)
             else:
                 state.rebounds += 1
-                _next_round(state, now)
+                _next_round(state, now, calendar)
+        case Action.WHISTLE:
+            no = len(state.whistles) + 1
+            state.whistles.append(WhistleSummary(
+                no=no, workflow_id=whistle_workflow_id(state.case_id, no),
+                kind=p.whistle_kind, kind_name=p.whistle_kind_name, departments=p.departments,
+                reason=p.reason, blown_by=actor, blown_at=now))
+            note = p.reason
+            enter(Stage.ESCALATED)
+        case Action.WHISTLE_CLOSED:
+            whistle = state.whistles[p.whistle_no - 1]
+            whistle.status, whistle.closed_at = p.status, now
+            whistle.late_departments = p.late_departments
+            note = p.note
+            enter(Stage.RECTIFYING)
+        case Action.REQUEST_EXTENSION:
+            clock = state.clock
+            state.extension = ExtensionRequest(
+                request_id=cmd.request_id, step=clock.step, requested_by=actor,
+                requested_at=now, extend_by=p.extend_by, reason=p.reason,
+                current_due_at=clock.due_at,
+                requested_due_at=calendar.add_limit(clock.due_at, p.extend_by))
+            note = p.reason
+        case Action.DECIDE_EXTENSION:
+            request, state.extension = state.extension, None
+            note = p.note
+            if p.approved:
+                _extend(state, request, now, calendar)
+        case Action.REMIND:
+            state.clock.reminded_at = now
+            note = f"{STEP_LABELS[p.step]}时限将至，截止{_local(p.due_at)}"
+        case Action.OVERDUE:
+            clock = state.clock
+            clock.overdue, clock.overdue_at = True, clock.overdue_at or now
+            note = f"{STEP_LABELS[p.step]}已超时，截止{_local(p.due_at)}"
         case Action.SUPPLEMENT:
             state.supplements += 1
             note, evidence = p.content, p.attachments
@@ -158,37 +233,98 @@ def apply(state: CaseState, cmd: Command, now: datetime) -> CaseEvent:
                   payload=p.model_dump(mode="json", exclude={"kind", "policy"}))
 
 
-def system_command(action: Action, request_id: str) -> Command:
-    return Command(request_id=request_id, actor=SYSTEM_ACTOR, payload={"kind": action.value})
+def system_command(action: Action, request_id: str, **fields) -> Command:
+    return Command(request_id=request_id, actor=SYSTEM_ACTOR,
+                   payload={"kind": action.value, **fields})
+
+
+def next_timer(state: CaseState) -> tuple[datetime, Command] | None:
+    """What happens by itself next if nobody acts, and when."""
+    stage, clock = state.stage, state.clock
+    due: list[tuple[datetime, Command]] = []
+    if stage == Stage.EVALUATING:
+        due.append((state.deadlines["evaluate"], system_command(
+            Action.NO_RESPONSE, f"no_response:{state.round}:{state.seq}")))
+    if stage == Stage.RECHECK_PENDING:
+        due.append((state.recheck_due_at, system_command(
+            Action.RECHECK_DUE, f"recheck_due:{state.round}:{state.seq}")))
+    if clock is not None:
+        key = f"{clock.step}:{clock.round}:{clock.due_at.isoformat()}"
+        if clock.reminded_at is None and clock.remind_at < clock.due_at:
+            due.append((clock.remind_at, system_command(
+                Action.REMIND, f"remind:{key}", step=clock.step, due_at=clock.due_at)))
+        elif not clock.overdue:
+            due.append((clock.due_at, system_command(
+                Action.OVERDUE, f"overdue:{key}", step=clock.step, due_at=clock.due_at)))
+    return min(due, key=lambda item: item[0]) if due else None
 
 
 def is_signal(action: Action) -> bool:
     return action in SIGNAL_ACTIONS
 
 
-def _enter(state: CaseState, stage: Stage, now: datetime) -> None:
+def _enter(state: CaseState, stage: Stage, now: datetime, calendar: BusinessCalendar) -> None:
     state.stage = stage
     state.stage_times[stage] = now
-    state.deadlines = {}
     step = STEP_OF_STAGE.get(stage)
-    if step and state.policy and step in state.policy.limits:
-        state.deadlines[step] = add_limit(now, state.policy.limits[step])
-    if stage == Stage.EVALUATING:
-        state.deadlines["evaluate"] = now + timedelta(days=_evaluation_window(state))
+    clock = state.clock
+    if clock is not None and (clock.step != step or clock.round != state.round):
+        _stop_clock(state, now)
+    if step and state.clock is None and state.policy and step in state.policy.limits:
+        limit = state.policy.limits[step]
+        due = calendar.add_limit(now, limit)
+        state.steps.append(StepClock(
+            step=step, round=state.round, limit=limit, started_at=now, due_at=due,
+            original_due_at=due,
+            remind_at=calendar.share_point(now, limit, state.policy.reminder_share)))
+    _set_deadlines(state)
 
 
-def _next_round(state: CaseState, now: datetime) -> None:
+def _stop_clock(state: CaseState, now: datetime) -> None:
+    """The step is done (or handed to someone else): its record stays, its request lapses."""
+    if state.clock is not None:
+        state.clock.completed_at = now
+    state.extension = None
+
+
+def _set_deadlines(state: CaseState) -> None:
+    clock = state.clock
+    state.deadlines = {clock.step: clock.due_at} if clock else {}
+    if state.stage == Stage.EVALUATING:
+        entered = state.stage_times[Stage.EVALUATING]
+        state.deadlines["evaluate"] = entered + timedelta(days=_evaluation_window(state))
+
+
+def _extend(state: CaseState, request: ExtensionRequest, now: datetime,
+            calendar: BusinessCalendar) -> None:
+    clock = state.clock
+    clock.due_at = request.requested_due_at
+    clock.extensions += 1
+    clock.overdue = clock.due_at <= now
+    # One more 催办, at the same share of the extra time.
+    share = state.policy.reminder_share if state.policy else 0.8
+    clock.reminded_at = None
+    clock.remind_at = max(now, calendar.share_point(request.current_due_at, request.extend_by,
+                                                    share))
+    _set_deadlines(state)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
+
+
+def _next_round(state: CaseState, now: datetime, calendar: BusinessCalendar) -> None:
     state.round += 1
     state.rectified_by = None
     state.rectification_report = None
     state.rating = None
     state.evaluation = None
     state.recheck_due_at = None
-    _enter(state, Stage.RECTIFYING, now)
+    _enter(state, Stage.RECTIFYING, now, calendar)
 
 
-def _await_recheck(state: CaseState, now: datetime) -> None:
-    _enter(state, Stage.RECHECK_PENDING, now)
+def _await_recheck(state: CaseState, now: datetime, calendar: BusinessCalendar) -> None:
+    _enter(state, Stage.RECHECK_PENDING, now, calendar)
     days = state.policy.recheck_interval_days if state.policy else 30
     state.recheck_due_at = now + timedelta(days=days)
 
@@ -208,6 +344,6 @@ def _event(state: CaseState, request_id: str, action: Action, actor: Actor, befo
 
 
 
-def _place(state: CaseState) -> str:
+def place_of(state: CaseState) -> str:
     loc = state.location
     return "".join(part for part in (loc.district, loc.street, loc.community) if part)

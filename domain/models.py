@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.actions import Action
+from domain.calendar import BusinessCalendar
 from domain.roles import Role
 from domain.stages import Stage
 
@@ -19,6 +20,9 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 RequiredText = Annotated[str, Field(min_length=1, max_length=4000)]
 EvidenceUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
 Evidence = Annotated[list[EvidenceUrl], Field(max_length=20)]
+# A time limit: whole number + unit (m/h/d calendar minutes, hours, days; wh/wd working hours, days).
+LimitText = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}(m|h|d|wh|wd)$",
+                                 examples=["3wd", "8wh", "2d"])]
 
 
 class Model(BaseModel):
@@ -104,6 +108,8 @@ class CasePolicy(Model):
     limits: dict[str, str]
     recheck_interval_days: Annotated[int, Field(ge=1, le=365)] = 30
     evaluation_window_days: Annotated[int, Field(ge=1, le=60)] = 7
+    # 催办 is sent once this share of a step's limit has elapsed.
+    reminder_share: Annotated[float, Field(gt=0, lt=1)] = 0.8
 
 
 class CaseIntake(Model):
@@ -128,6 +134,9 @@ class CaseIntake(Model):
     policy: CasePolicy | None = None
     # Evaluation window for cases that reach evaluation without a category policy.
     evaluation_window_days: Annotated[int, Field(ge=1, le=60)] = 7
+    # Working hours, weekends, holidays and make-up days that working-time limits follow. Carried
+    # in the intake so workflow code never reads files and replays compute the same deadlines.
+    calendar: BusinessCalendar = BusinessCalendar()
 
 
 # ---- action payloads: one model per action, told apart by `kind` -------------------------------
@@ -213,6 +222,44 @@ class UrgePayload(Model):
     note: RequiredText
 
 
+class WhistlePayload(Model):
+    """吹哨: summon departments to report in. The API resolves the kind's name and limit."""
+    kind: Literal["whistle"] = "whistle"
+    whistle_kind: ShortText
+    whistle_kind_name: Annotated[str, Field(max_length=200)] = ""
+    report_in_limit: LimitText = "24h"
+    departments: Annotated[list[ShortText], Field(min_length=1, max_length=10)]
+    reason: RequiredText
+
+
+class RequestExtensionPayload(Model):
+    kind: Literal["request_extension"] = "request_extension"
+    # Added to the current deadline, on the business calendar for working units.
+    extend_by: LimitText
+    reason: RequiredText
+
+
+class DecideExtensionPayload(Model):
+    kind: Literal["decide_extension"] = "decide_extension"
+    approved: bool
+    note: Text = ""
+
+
+class WhistleClosedPayload(Model):
+    kind: Literal["whistle_closed"] = "whistle_closed"
+    whistle_no: int
+    status: Literal["completed", "ended"]
+    late_departments: list[str] = []
+    note: Text = ""
+
+
+class StepTimerPayload(Model):
+    """催办 or 超时 of the step the case waits on, fired by the workflow's timer."""
+    kind: Literal["remind", "overdue"]
+    step: ShortText
+    due_at: datetime
+
+
 class SystemPayload(Model):
     kind: Literal["no_response", "recheck_due"]
 
@@ -220,7 +267,9 @@ class SystemPayload(Model):
 Payload = Annotated[
     Union[AssignPayload, RejectPayload, AcceptPayload, ReturnPayload, RectificationPayload,
           VerifyPayload, EvaluatePayload, ReviewPayload, BringRecheckForwardPayload,
-          RecheckPayload, SupplementPayload, UrgePayload, SystemPayload],
+          RecheckPayload, SupplementPayload, UrgePayload, WhistlePayload,
+          RequestExtensionPayload, DecideExtensionPayload, WhistleClosedPayload,
+          StepTimerPayload, SystemPayload],
     Field(discriminator="kind"),
 ]
 
@@ -236,6 +285,60 @@ class Command(Model):
 
 
 # ---- state and events --------------------------------------------------------------------------
+
+class StepClock(Model):
+    """The time limit of one waiting step in one round: kept after the step is done, so the
+    record of lateness and extensions stays for assessment."""
+    step: str
+    round: int
+    limit: str
+    started_at: datetime
+    due_at: datetime
+    # The deadline the limit first gave; due_at moves only by an approved extension.
+    original_due_at: datetime
+    remind_at: datetime
+    reminded_at: datetime | None = None
+    # First time the step was found past its deadline; stays even if an extension follows.
+    overdue_at: datetime | None = None
+    # Past its deadline now (an approved extension can lift it).
+    overdue: bool = False
+    extensions: int = 0
+    completed_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.completed_at is None
+
+    @property
+    def late(self) -> bool:
+        """Completed (or still open) after its deadline as finally agreed."""
+        return self.overdue or (self.completed_at is not None and self.completed_at > self.due_at)
+
+
+class ExtensionRequest(Model):
+    request_id: str
+    step: str
+    requested_by: Actor
+    requested_at: datetime
+    extend_by: str
+    reason: str
+    current_due_at: datetime
+    requested_due_at: datetime
+
+
+class WhistleSummary(Model):
+    no: int
+    workflow_id: str
+    kind: str
+    kind_name: str = ""
+    departments: list[str]
+    reason: str
+    blown_by: Actor
+    blown_at: datetime
+    status: Literal["open", "completed", "ended"] = "open"
+    closed_at: datetime | None = None
+    late_departments: list[str] = []
+
 
 class CaseState(Model):
     case_id: str
@@ -273,11 +376,33 @@ class CaseState(Model):
     invalid_reason: str | None = None
     supplements: int = 0
     urges: int = 0
+    # Every time-limited step so far, the current one last while it is open.
+    steps: list[StepClock] = []
+    extension: ExtensionRequest | None = None
+    whistles: list[WhistleSummary] = []
     seq: int = 0
 
     @property
     def category(self) -> str | None:
         return self.policy.category if self.policy else None
+
+    @property
+    def clock(self) -> StepClock | None:
+        """The time limit the case runs against now, if any."""
+        return self.steps[-1] if self.steps and self.steps[-1].open else None
+
+    @property
+    def overdue(self) -> bool:
+        clock = self.clock
+        return clock is not None and clock.overdue
+
+    @property
+    def open_whistle(self) -> WhistleSummary | None:
+        return next((w for w in self.whistles if w.status == "open"), None)
+
+    @property
+    def summoned_departments(self) -> set[str]:
+        return {d for w in self.whistles for d in w.departments}
 
 
 class CaseEvent(Model):
@@ -298,6 +423,8 @@ class CaseEvent(Model):
 class Audience(StrEnum):
     TEAM = "team"                  # the action team handling the case
     DEPARTMENT = "department"      # a functional department (e.g. one summoned by a whistle)
+    INSPECTORS = "inspectors"      # 核查 and 回头看
+    COMMUNITY = "community"        # street/community staff of the case's area (社区复核)
     SUPERVISORS = "supervisors"    # the leading group's office: 督办
     HOTLINE = "hotline"            # the 12345 hotline, for callbacks to the resident
 

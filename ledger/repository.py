@@ -2,6 +2,7 @@
 
 `record` is the only writer and is idempotent: an event is keyed by (case_id, seq) and the case
 row only moves forward in seq, so a retried or replayed activity changes nothing the second time.
+Its notifications go to the outbox in the same transaction, keyed by their event_id.
 """
 
 from sqlalchemy import Engine, select
@@ -9,7 +10,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from domain.models import CaseEvent, CaseState, LedgerEntry
-from ledger.tables import STAGE_TIME_COLUMNS, CaseEventRow, CaseRow
+from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
+from ledger import outbox
+from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, WhistleEventRow, WhistleRow,
+                           WhistleSummonsRow)
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -18,6 +22,8 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert = _INSERT[engine.dialect.name]
+        # Reads of what record wrote to the outbox (for_case), for the API and tests.
+        self.outbox = outbox.Outbox(engine)
 
     def record(self, entry: LedgerEntry) -> None:
         event, case = _event_values(entry.event), _case_values(entry.state)
@@ -29,6 +35,57 @@ class Ledger:
                 index_elements=["case_id"],
                 set_={k: upsert.excluded[k] for k in case if k != "case_id"},
                 where=CaseRow.last_seq < upsert.excluded.last_seq))
+            # Same transaction: a notification is stored exactly when its event is.
+            outbox.add(session, entry.notifications, self._insert)
+
+    def record_whistle(self, entry: WhistleEntry) -> None:
+        """A whistle's event, its record and its departments' rows; idempotent like `record`."""
+        e, w = entry.event, entry.state
+        with Session(self.engine) as session, session.begin():
+            session.execute(self._insert(WhistleEventRow).values(
+                case_id=e.case_id, whistle_no=e.whistle_no, seq=e.seq, request_id=e.request_id,
+                action=e.action.value, department=e.department, occurred_at=e.occurred_at,
+                note=e.note, evidence=e.evidence, payload=e.payload,
+                actor=e.actor.model_dump(mode="json", exclude_none=True),
+            ).on_conflict_do_nothing(index_elements=["case_id", "whistle_no", "seq"]))
+            whistle = dict(case_id=w.case_id, whistle_no=w.whistle_no, workflow_id=w.workflow_id,
+                           kind=w.kind, status=w.status, reason=w.reason, blown_by=w.blown_by.id,
+                           blown_at=w.blown_at, closed_at=w.closed_at, last_seq=w.seq,
+                           state=w.model_dump(mode="json"))
+            upsert = self._insert(WhistleRow).values(**whistle)
+            moved = session.execute(upsert.on_conflict_do_update(
+                index_elements=["case_id", "whistle_no"],
+                set_={k: upsert.excluded[k] for k in whistle},
+                where=WhistleRow.last_seq < upsert.excluded.last_seq))
+            if moved.rowcount:
+                for s in w.summons:
+                    part = dict(case_id=w.case_id, whistle_no=w.whistle_no,
+                                department=s.department, kind=w.kind,
+                                summoned_at=s.summoned_at, due_at=s.due_at,
+                                reported_at=s.reported_at, late=s.late,
+                                reminders=s.reminders, done_at=s.done_at)
+                    upsert = self._insert(WhistleSummonsRow).values(**part)
+                    session.execute(upsert.on_conflict_do_update(
+                        index_elements=["case_id", "whistle_no", "department"],
+                        set_={k: upsert.excluded[k] for k in part}))
+            outbox.add(session, entry.notifications, self._insert)
+
+    def whistles(self, case_id: str) -> list[WhistleState]:
+        with Session(self.engine) as session:
+            states = session.scalars(select(WhistleRow.state).where(WhistleRow.case_id == case_id)
+                                     .order_by(WhistleRow.whistle_no)).all()
+        return [WhistleState.model_validate(s) for s in states]
+
+    def whistle_history(self, case_id: str) -> list[WhistleEvent]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(WhistleEventRow)
+                                   .where(WhistleEventRow.case_id == case_id)
+                                   .order_by(WhistleEventRow.whistle_no,
+                                             WhistleEventRow.seq)).all()
+        return [WhistleEvent(case_id=r.case_id, whistle_no=r.whistle_no, seq=r.seq,
+                             request_id=r.request_id, action=r.action, actor=r.actor,
+                             department=r.department, occurred_at=r.occurred_at, note=r.note,
+                             evidence=r.evidence, payload=r.payload) for r in rows]
 
     def case(self, case_id: str) -> CaseState | None:
         with Session(self.engine) as session:
@@ -57,7 +114,8 @@ def _case_values(s: CaseState) -> dict:
         district=s.location.district, street=s.location.street,
         community=s.location.community, address=s.location.address,
         description=s.description, stage=s.stage.value, round=s.round, rebounds=s.rebounds,
-        rating=s.rating.value if s.rating else None, created_at=s.created_at,
+        rating=s.rating.value if s.rating else None, overdue=s.overdue,
+        due_at=s.clock.due_at if s.clock else None, created_at=s.created_at,
         updated_at=s.updated_at, last_seq=s.seq, state=s.model_dump(mode="json"))
     for stage in STAGE_TIME_COLUMNS:
         values[f"{stage}_at"] = s.stage_times.get(stage)

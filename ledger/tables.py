@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, DateTime, Index, Integer, MetaData, String, Text,
-                        TypeDecorator, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String, Text, TypeDecorator, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -58,6 +58,9 @@ class CaseRow(Base):
     round: Mapped[int] = mapped_column(Integer)
     rebounds: Mapped[int] = mapped_column(Integer)
     rating: Mapped[str | None] = mapped_column(String(24))
+    # The step the case waits on now is past its deadline, and that deadline.
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the case last entered each stage; null until it has.
@@ -102,3 +105,107 @@ class CaseEventRow(Base):
     actor: Mapped[dict] = mapped_column(JSON)
 
     __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),)
+
+
+class OutboxRow(Base):
+    """A notification owed to the outside world, written in the transaction of its event."""
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[str] = mapped_column(String(200), index=True)
+    audience: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[dict] = mapped_column(JSON)
+    # The fan-out's cursor only passes rows this old: see ledger/outbox.py.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxDeliveryRow(Base):
+    """One outbox row on its way to one webhook endpoint."""
+    __tablename__ = "outbox_deliveries"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(
+        String(200), ForeignKey("outbox.event_id", name="fk_outbox_deliveries_event_id"))
+    endpoint: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    # When a pending delivery may next be tried; a claim pushes it out by a lease, so a relay
+    # that dies mid-send leaves the delivery due again once the lease runs out.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint", name="uq_outbox_deliveries_event_id_endpoint"),
+        # Delivered and failed rows pile up forever; only the pending ones are ever polled.
+        Index("ix_outbox_deliveries_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
+
+
+class OutboxCursorRow(Base):
+    """Per endpoint: every outbox row up to this id has its delivery row, so fan-out starts
+    after it instead of comparing the whole outbox with the deliveries on every poll."""
+    __tablename__ = "outbox_cursors"
+
+    endpoint: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(EventId)
+
+
+class WhistleRow(Base):
+    """One 吹哨: its status and, as JSON, its whole record as of its newest event."""
+    __tablename__ = "whistles"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    whistle_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    blown_by: Mapped[str] = mapped_column(String(200))
+    blown_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict] = mapped_column(JSON)
+
+
+class WhistleSummonsRow(Base):
+    """A department's part in a whistle: what the 吹哨报到双考核 counts."""
+    __tablename__ = "whistle_summons"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    whistle_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    summoned_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    late: Mapped[bool] = mapped_column(Boolean)
+    reminders: Mapped[int] = mapped_column(Integer)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WhistleEventRow(Base):
+    __tablename__ = "whistle_events"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(128), index=True)
+    whistle_no: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    request_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list] = mapped_column(JSON)
+    payload: Mapped[dict] = mapped_column(JSON)
+    actor: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("case_id", "whistle_no", "seq",
+                                       name="uq_whistle_events_case_id_whistle_no_seq"),)

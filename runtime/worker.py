@@ -14,14 +14,17 @@ from ledger.repository import Ledger
 from runtime.logging import get_logger
 from runtime.temporal import connect
 from workflows.case import CaseWorkflow
+from workflows.whistle import WhistleWorkflow
 
-WORKFLOWS = [CaseWorkflow]
+WORKFLOWS = [CaseWorkflow, WhistleWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
                  executor: ThreadPoolExecutor) -> Worker:
+    ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
-                  activities=[LedgerActivities(ledger).record], activity_executor=executor)
+                  activities=[ledger_activities.record, ledger_activities.record_whistle],
+                  activity_executor=executor)
 
 
 async def run_worker(settings: Settings) -> None:

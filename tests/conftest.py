@@ -76,12 +76,28 @@ def postgres_ledger() -> Iterator[Ledger]:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-async def time_env():
+async def start_time_skipping_env() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
         data_converter=pydantic_data_converter)
     await register_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_env():
+    env = await start_time_skipping_env()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def own_time_env():
+    """A time-skipping server for one module. For tests that need its clock near today (the
+    business calendar covers only the published years, and other modules skip years ahead), or
+    that run child workflows, after which long sleeps on that server stop skipping time
+    (sdk-java#1618)."""
+    env = await start_time_skipping_env()
     yield env
     await env.shutdown()
 

@@ -2,11 +2,13 @@
 
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from api.auth import mint_token
 from config.catalog import Catalog
 from config.settings import Settings
-from domain.models import Actor, CaseIntake, CasePolicy, Command, Location, Reporter, Source, Urgency
+from domain.models import (Actor, Audience, CaseIntake, CasePolicy, Command, Location, Notification,
+                           Reporter, Source, Urgency)
 from domain.roles import Role
 
 HOTLINE = Actor(id="hotline-12345", name="12345热线平台", role=Role.HOTLINE)
@@ -18,18 +20,11 @@ INSPECTOR = Actor(id="i003", name="卓玛", role=Role.INSPECTOR)
 COMMUNITY = Actor(id="c021", name="央金", role=Role.COMMUNITY, district="城关区",
                   street="八廓街道")
 SUPERVISOR = Actor(id="s001", name="领导小组办公室", role=Role.SUPERVISOR)
-STEPS = ("accept", "rectify", "verify", "review", "recheck")
 
 
 def policy(catalog: Catalog, category: str = "exposed_garbage",
            urgency: Urgency = Urgency.NORMAL) -> CasePolicy:
-    c = catalog.category(category)
-    limits = c.time_limits[urgency.value]
-    return CasePolicy(category=c.code, category_name=c.name, team=c.team,
-                      departments=list(c.departments),
-                      limits={s: str(getattr(limits, s)) for s in STEPS},
-                      recheck_interval_days=c.recheck_interval_days,
-                      evaluation_window_days=catalog.evaluation_window_days)
+    return catalog.case_policy(catalog.category(category), urgency.value)
 
 
 def intake(case_policy: CasePolicy | None, case_id: str | None = None, **overrides) -> CaseIntake:
@@ -55,3 +50,14 @@ def bearer(who: Actor | dict, settings: Settings | None = None) -> dict[str, str
     """The Authorization header of a token for `who`, signed with the test settings' key."""
     actor = who if isinstance(who, Actor) else Actor(**who)
     return {"Authorization": f"Bearer {mint_token(settings or Settings(), actor)}"}
+
+
+def notification(case_id: str, kind: str = "reminder", **overrides: Any) -> Notification:
+    """A 催办 to the case's team, as a workflow would attach it to a ledger entry."""
+    fields: dict[str, Any] = dict(
+        event_id=f"{case_id}:{kind}:{uuid.uuid4().hex[:8]}", kind=kind, case_id=case_id,
+        audience=Audience.TEAM, recipient="环境卫生", title=f"催办：{case_id}（城关区八廓街道）",
+        body="签收时限将于2026-11-20 17:00到期，请尽快签收。",
+        occurred_at=datetime.now(timezone.utc), data={"step": "accept"})
+    fields.update(overrides)
+    return Notification(**fields)

@@ -2,63 +2,30 @@
 written for real to SQLite."""
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowHandle
 
 from domain.stages import Stage
-from runtime.worker import build_worker
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
-                             OFFICER, OTHER_OFFICER, SUPERVISOR, cmd, intake, policy)
-from runtime.cases import start_case
+                             OFFICER, OTHER_OFFICER, SUPERVISOR, cmd, policy)
+from tests.workflow_steps import (act, case_worker, rectify, refused, stage, starter,
+                                  to_recheck_pending)
 from workflows.case import CaseWorkflow
 
 TASK_QUEUE = "cases-workflow-tests"
 
 
 @pytest.fixture(scope="module")
-async def worker(time_env, ledger, executor):
-    async with build_worker(time_env.client, TASK_QUEUE, ledger, executor) as running:
-        yield running
+async def started(time_env, ledger, executor):
+    async with case_worker(time_env, ledger, executor, TASK_QUEUE) as handles:
+        yield handles
 
 
 @pytest.fixture
-def start(time_env, worker, catalog):
-    async def _start(category: str | None = "exposed_garbage", **overrides) -> WorkflowHandle:
-        case = intake(policy(catalog, category) if category else None, **overrides)
-        return (await start_case(time_env.client, case, TASK_QUEUE))[0]
-    return _start
-
-
-async def act(handle: WorkflowHandle, kind: str, actor, request_id: str | None = None, **fields):
-    return await handle.execute_update(CaseWorkflow.act, cmd(kind, actor, request_id, **fields),
-                                       id=request_id or uuid.uuid4().hex)
-
-
-async def stage(handle: WorkflowHandle) -> Stage:
-    return (await handle.query(CaseWorkflow.state)).stage
-
-
-async def refused(handle: WorkflowHandle, kind: str, actor, **fields) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as info:
-        await act(handle, kind, actor, **fields)
-    assert isinstance(info.value.cause, ApplicationError)
-    return info.value.cause
-
-
-async def rectify(handle: WorkflowHandle, officer=OFFICER) -> None:
-    await act(handle, "submit_rectification", officer, report="已清运垃圾并消杀",
-              evidence=["https://img.example.cn/after.jpg"])
-
-
-async def to_recheck_pending(handle: WorkflowHandle) -> None:
-    await act(handle, "accept", OFFICER)
-    await rectify(handle)
-    await act(handle, "verify", INSPECTOR, passed=True, note="现场已清理")
-    await act(handle, "evaluate", HOTLINE, rating="满意")
+def start(time_env, started, catalog):
+    return starter(time_env, catalog, TASK_QUEUE, started)
 
 
 async def test_ordinary_case_closes_after_the_recheck_interval(start, time_env, ledger, catalog):

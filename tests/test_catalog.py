@@ -1,4 +1,5 @@
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,30 @@ def test_shipped_limits_match_the_documented_exposed_garbage_example(catalog):
 
 def test_general_settings(catalog):
     assert catalog.evaluation_window_days == 7
+    assert catalog.reminder_share == 0.8
+
+
+def test_whistle_kinds(catalog):
+    assert {code: (k.name, str(k.report_in)) for code, k in catalog.whistle_kinds.items()} == {
+        "emergency": ("应急哨", "30m"), "tough": ("攻坚哨", "2h"), "routine": ("日常哨", "24h")
+    }
+    assert not any(k.report_in.working for k in catalog.whistle_kinds.values())
+
+
+def test_shipped_calendar_covers_2026_and_2027(catalog):
+    calendar = catalog.calendar
+    assert (calendar.first_year, calendar.last_year) == (2026, 2027)
+    for year in (2026, 2027):
+        assert not calendar.is_working_day(date(year, 10, 1)) and not calendar.is_working_day(date(year, 1, 1))
+    assert not calendar.is_working_day(date(2026, 2, 16))  # 春节
+    assert not calendar.is_working_day(date(2026, 2, 25))  # Lhasa's 藏历新年 days after it
+    assert calendar.is_working_day(date(2026, 10, 10))  # 调休 Saturday
+    assert not calendar.is_working_day(date(2026, 8, 12))  # 雪顿节 (provisional)
+    shipped = yaml.safe_load((DEFAULT_CONFIG_DIR / "calendar.yaml").read_text(encoding="utf-8"))
+    assert shipped["years"][2026]["provisional"] is True and shipped["years"][2027]["provisional"] is True
+    names = {h["name"] for y in shipped["years"].values() for h in y["holidays"]}
+    assert {"元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节", "藏历新年", "西藏百万农奴解放纪念日",
+            "雪顿节"} == names
 
 
 def test_category_lookup_by_code_and_by_chinese_name(catalog):
@@ -122,7 +147,8 @@ def test_location_lists_that_are_not_enumerated_accept_any_name(catalog):
 
 
 @pytest.mark.parametrize(
-    "text,amount,unit", [("2h", 2, "h"), ("30d", 30, "d"), ("4wh", 4, "wh"), ("3wd", 3, "wd"), ("60wd", 60, "wd")]
+    "text,amount,unit",
+    [("30m", 30, "m"), ("2h", 2, "h"), ("30d", 30, "d"), ("4wh", 4, "wh"), ("3wd", 3, "wd"), ("60wd", 60, "wd")],
 )
 def test_limit_parse_and_str_round_trip(text, amount, unit):
     limit = Limit.parse(text)
@@ -132,7 +158,7 @@ def test_limit_parse_and_str_round_trip(text, amount, unit):
     assert limit.working == unit.startswith("w")
 
 
-@pytest.mark.parametrize("text", ["3x", "0h", "-1d", "", "h", "2.5h", "4 weeks"])
+@pytest.mark.parametrize("text", ["3x", "0h", "-1d", "", "h", "2.5h", "4 weeks", "0m", "30min"])
 def test_limit_rejects_bad_text(text):
     with pytest.raises(ValueError):
         Limit.parse(text)
@@ -357,3 +383,112 @@ def test_error_carries_its_parts(tmp_path):
     assert caught.value.file.endswith("categories.yaml")
     assert caught.value.path == "categories[3].team"
     assert caught.value.problem.startswith("unknown team '环卫'")
+
+
+# ── broken calendars and whistle kinds ───────────────────────────────────────────────────────
+
+
+def _calendar_error(tmp_path: Path, change) -> str:
+    message = _error(_edit(tmp_path, "calendar.yaml", change))
+    assert message.startswith(str(tmp_path / "data" / "calendar.yaml") + ": ")
+    return message
+
+
+def _holiday(data, year: int, name: str) -> dict:
+    return next(h for h in data["years"][year]["holidays"] if h["name"] == name)
+
+
+def test_holiday_that_ends_before_it_starts(tmp_path):
+    message = _calendar_error(tmp_path, lambda d: _holiday(d, 2026, "国庆节").update({"to": date(2026, 9, 30)}))
+    assert "calendar.yaml: years[2026].holidays[" in message and "].to: " in message
+    assert "holiday '国庆节' ends on 2026-09-30, before it starts on 2026-10-01" in message
+
+
+def test_overlapping_holidays(tmp_path):
+    message = _calendar_error(tmp_path, lambda d: _holiday(d, 2026, "春节").update({"to": date(2026, 2, 25)}))
+    assert "holiday '藏历新年' overlaps '春节' (years[2026].holidays[" in message and "on 2026-02-24" in message
+
+
+def test_holiday_outside_its_year(tmp_path):
+    message = _calendar_error(tmp_path, lambda d: _holiday(d, 2027, "元旦").update({"from": date(2026, 12, 31)}))
+    assert "years[2027].holidays[0].from: 2026-12-31 is outside its year 2027" in message
+
+
+def test_make_up_day_outside_its_year(tmp_path):
+    def change(data):
+        data["years"][2026]["workdays"].append({"date": date(2027, 1, 9), "name": "调休上班"})
+
+    assert "years[2026].workdays[6].date: 2027-01-09 is outside its year 2026" in _calendar_error(tmp_path, change)
+
+
+def test_make_up_day_that_is_a_holiday(tmp_path):
+    def change(data):
+        data["years"][2026]["workdays"].append({"date": date(2026, 10, 3), "name": "国庆节调休上班"})
+
+    message = _calendar_error(tmp_path, change)
+    assert "years[2026].workdays[6].date: make-up working day 2026-10-03 is also the holiday '国庆节'" in message
+
+
+def test_make_up_day_that_is_not_a_weekend_day(tmp_path):
+    def change(data):
+        data["years"][2026]["workdays"][0]["date"] = date(2026, 1, 5)
+
+    message = _calendar_error(tmp_path, change)
+    assert "years[2026].workdays[0].date: make-up working day 2026-01-05 is a Monday, not a weekend day" in message
+
+
+def test_duplicate_make_up_day(tmp_path):
+    def change(data):
+        data["years"][2026]["workdays"].append(dict(data["years"][2026]["workdays"][1]))
+
+    message = _calendar_error(tmp_path, change)
+    assert "years[2026].workdays[6].date: duplicate make-up working day 2026-02-14" in message
+    assert "(also at years[2026].workdays[1].date)" in message
+
+
+def test_years_must_be_consecutive(tmp_path):
+    def change(data):
+        data["years"][2028] = data["years"].pop(2027)
+
+    assert _calendar_error(tmp_path, change).endswith("calendar.yaml: years: years must be consecutive, 2027 is missing")
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["years"][2026]["holidays"][0].update(region="lhasa"), "years[2026].holidays[0].region: "),
+    (lambda d: d["years"][2026]["holidays"][0].pop("name"), "years[2026].holidays[0].name: required field is missing"),
+    (lambda d: d["years"][2026]["holidays"][0].update({"from": "2026-13-01"}), "years[2026].holidays[0].from: "),
+    (lambda d: d["years"][2027].pop("provisional"), "years[2027].provisional: required field is missing"),
+    (lambda d: d.update(years={}), "years: "),
+    (lambda d: d.update(weekend=["sat"]), "weekend[0]: "),
+    (lambda d: d.update(weekend=["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]),
+     "weekend: a week needs at least one working day"),
+    (lambda d: d["windows"].__setitem__(1, 930), "windows[1]: expected a working window such as '09:30-13:00'"),
+    (lambda d: d["windows"].__setitem__(1, "25:00-26:00"), "windows[1][0]: "),
+    (lambda d: d["windows"].__setitem__(1, "12:00-14:00"), "windows: working window 12:00-14:00 overlaps"),
+    (lambda d: d["windows"].__setitem__(0, "13:00-09:30"), "windows: working window 13:00-09:30 closes before"),
+])
+def test_wrong_values_in_the_calendar(tmp_path, change, expected):
+    assert "calendar.yaml: " + expected in _calendar_error(tmp_path, change)
+
+
+def test_missing_calendar(tmp_path):
+    directory = _copy(tmp_path)
+    (directory / "calendar.yaml").unlink()
+    assert _error(directory) == f"{directory / 'calendar.yaml'}: file not found"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["whistle_kinds"][2].update(code="emergency"),
+     "whistle_kinds[2].code: duplicate whistle kind code 'emergency' (also at whistle_kinds[0])"),
+    (lambda d: d["whistle_kinds"][2].update(name="应急哨"), "whistle_kinds[2].name: duplicate whistle kind name '应急哨'"),
+    (lambda d: d["whistle_kinds"][1].update(report_in="30x"), "whistle_kinds[1].report_in: invalid time limit '30x'"),
+    (lambda d: d["whistle_kinds"][1].update(code="Tough"), "whistle_kinds[1].code: "),
+    (lambda d: d["whistle_kinds"][0].pop("report_in"), "whistle_kinds[0].report_in: required field is missing"),
+    (lambda d: d.pop("whistle_kinds"), "whistle_kinds: required field is missing"),
+    (lambda d: d.update(whistle_kinds=[]), "whistle_kinds: "),
+    (lambda d: d.update(reminder_share=0), "reminder_share: "),
+    (lambda d: d.update(reminder_share=1), "reminder_share: "),
+    (lambda d: d.update(reminder_share="soon"), "reminder_share: "),
+])
+def test_wrong_whistle_kinds_and_reminder_share(tmp_path, change, expected):
+    assert "general.yaml: " + expected in _error(_edit(tmp_path, "general.yaml", change))

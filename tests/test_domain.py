@@ -23,8 +23,10 @@ def test_every_action_has_stages_and_roles_and_terminal_stages_allow_nothing():
         assert ALLOWED_ROLES[action], action
     for stage in TERMINAL_STAGES:
         assert actions_allowed_in(stage) == []
-    assert Role.SYSTEM not in {r for a in Action if a not in (Action.NO_RESPONSE, Action.RECHECK_DUE)
-                               for r in ALLOWED_ROLES[a]}
+    # What the system does by itself, no request can do, and the system does nothing else.
+    for action in Action:
+        if Role.SYSTEM in ALLOWED_ROLES[action]:
+            assert ALLOWED_ROLES[action] == {Role.SYSTEM}, action
 
 
 @pytest.mark.parametrize("start, limit, expected", [
@@ -49,13 +51,14 @@ def test_malformed_limits_are_rejected(bad):
 
 def test_refusals_change_nothing(catalog):
     state, _ = lifecycle.open_case(intake(policy(catalog)))
+    now = state.created_at
     before = state.model_copy(deep=True)
     for command, code in ((cmd("verify", INSPECTOR, passed=True), "stage_conflict"),
                           (cmd("accept", DISPATCHER), "role_not_allowed"),
                           (cmd("accept", OFFICER.model_copy(update={"team": "道路交通"})),
                            "not_your_team")):
         with pytest.raises(Refusal) as info:
-            lifecycle.check(state, command)
+            lifecycle.check(state, command, now)
         assert info.value.code == code and code in REFUSAL_STATUS
     assert state == before
 
@@ -64,7 +67,7 @@ def test_each_stage_has_its_deadline(catalog):
     now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Lhasa
     state, _ = lifecycle.open_case(intake(policy(catalog), opened_at=now))
     assert state.stage == Stage.ASSIGNED and set(state.deadlines) == {"accept"}
-    lifecycle.apply(state, cmd("accept", OFFICER), now + timedelta(hours=1))
+    lifecycle.apply(state, cmd("accept", OFFICER), now + timedelta(hours=1), catalog.calendar)
     assert set(state.deadlines) == {"rectify"}
     limit = catalog.category("exposed_garbage").time_limits["normal"].rectify
     assert state.deadlines["rectify"] == add_limit(now + timedelta(hours=1), str(limit))

@@ -36,7 +36,7 @@ def transitions(catalog):
     entries = [LedgerEntry(event=opened, state=state.model_copy(deep=True))]
     for minutes, command in ((5, cmd("accept", OFFICER)),
                              (90, cmd("submit_rectification", OFFICER, report="已清运并消杀"))):
-        event = lifecycle.apply(state, command, T0 + timedelta(minutes=minutes))
+        event = lifecycle.apply(state, command, T0 + timedelta(minutes=minutes), catalog.calendar)
         entries.append(LedgerEntry(event=event, state=state.model_copy(deep=True)))
     return entries
 

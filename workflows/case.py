@@ -1,7 +1,8 @@
 """CaseWorkflow: one durable workflow per case, from intake to 回头看 and closing.
 
 The state machine itself is `domain.lifecycle`; this class only receives actions, waits on the
-timers of the loop (evaluation window, 回头看 interval) and hands every transition to the ledger.
+one timer that matters next (催办, 超时, evaluation window, 回头看 interval), runs whistles as
+child workflows and hands every transition, with the notifications it causes, to the ledger.
 """
 
 import asyncio
@@ -9,24 +10,21 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ledger import LedgerActivities
-    from domain import lifecycle
+    from activities.ledger import LEDGER_RETRY, LEDGER_WRITE_TIMEOUT, LedgerActivities
+    from domain import lifecycle, notices
     from domain.actions import SIGNAL_ACTIONS, Action
     from domain.errors import Refusal
     from domain.models import (ActionResult, CaseEvent, CaseIntake, CaseState, Command,
-                               LedgerEntry)
+                               LedgerEntry, WhistleClosedPayload)
     from domain.roles import Role
-    from domain.stages import TERMINAL_STAGES, Stage
+    from domain.stages import TERMINAL_STAGES
+    from domain.whistles import WhistleStart
     from workflows import search_attributes as sa
+    from workflows.whistle import WhistleOutcome, WhistleWorkflow
 
-LEDGER_WRITE_TIMEOUT = timedelta(seconds=10)
-# The ledger must end up with every row: keep retrying until the database is back.
-LEDGER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
-                           maximum_interval=timedelta(minutes=1), backoff_coefficient=2.0)
 SEEN_SIGNAL_IDS = 500
 
 
@@ -34,10 +32,11 @@ SEEN_SIGNAL_IDS = 500
 class CaseWorkflow:
     @workflow.init
     def __init__(self, intake: CaseIntake) -> None:
+        self._calendar = intake.calendar
         self._state, opened = lifecycle.open_case(intake)
         # Taken now: an update in the first task may change the state before run() records it.
-        self._opening = LedgerEntry(event=opened, state=self._state.model_copy(deep=True))
-        # Bumped on every stage-changing action so the main loop can restart its timers.
+        self._opening = self._entry(opened)
+        # Bumped on every transition so the main loop re-plans its timer.
         self._moves = 0
         self._seen_signals: deque[str] = deque(maxlen=SEEN_SIGNAL_IDS)
         # The API starts the workflow with its search attributes already set.
@@ -48,10 +47,10 @@ class CaseWorkflow:
     async def run(self, intake: CaseIntake) -> CaseState:
         await self._write(self._opening)
         while self._state.stage not in TERMINAL_STAGES:
-            due, on_expiry = self._timer()
+            timer = lifecycle.next_timer(self._state)
+            due, on_expiry = timer if timer else (None, None)
             if not await self._moved_before(due):
-                await self._transition(lifecycle.system_command(
-                    on_expiry, f"{on_expiry.value}:{self._state.round}:{self._state.seq}"))
+                await self._transition(on_expiry)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -59,7 +58,11 @@ class CaseWorkflow:
     async def act(self, cmd: Command) -> ActionResult:
         # Validated again: another update may have moved the case since the validator ran.
         self._check(cmd)
-        return await self._transition(cmd)
+        result = await self._transition(cmd)
+        if cmd.action == Action.WHISTLE:
+            # Started before answering, so the summoned can report in as soon as they hear.
+            await self._start_whistle(cmd)
+        return result
 
     @act.validator
     def _validate_act(self, cmd: Command) -> None:
@@ -75,23 +78,36 @@ class CaseWorkflow:
             workflow.logger.warning("ignored signal with action %s", cmd.action)
             return
         try:
-            lifecycle.check(self._state, cmd)
+            lifecycle.check(self._state, cmd, workflow.now())
         except Refusal as refusal:
             workflow.logger.warning("ignored %s: %s", cmd.action, refusal.message)
             return
-        await self._record(lifecycle.apply(self._state, cmd, workflow.now()))
+        await self._record(lifecycle.apply(self._state, cmd, workflow.now(), self._calendar))
 
     @workflow.query
     def state(self) -> CaseState:
         return self._state
 
-    def _timer(self) -> tuple[datetime | None, Action | None]:
-        """What happens by itself in the current stage, and when."""
-        if self._state.stage == Stage.EVALUATING:
-            return self._state.deadlines["evaluate"], Action.NO_RESPONSE
-        if self._state.stage == Stage.RECHECK_PENDING:
-            return self._state.recheck_due_at, Action.RECHECK_DUE
-        return None, None
+    async def _start_whistle(self, cmd: Command) -> None:
+        whistle, p = self._state.whistles[-1], cmd.payload
+        start = WhistleStart(
+            case_id=self._state.case_id, whistle_no=whistle.no, request_id=cmd.request_id,
+            kind=p.whistle_kind, kind_name=p.whistle_kind_name, reason=p.reason,
+            departments=p.departments, report_in_limit=p.report_in_limit,
+            reminder_share=self._state.policy.reminder_share if self._state.policy else 0.8,
+            blown_by=cmd.actor, blown_at=whistle.blown_at, team=self._state.team,
+            calendar=self._calendar)
+        handle = await workflow.start_child_workflow(
+            WhistleWorkflow.run, start, id=whistle.workflow_id)
+        self._whistle_task = asyncio.create_task(self._follow_whistle(handle, whistle.no))
+
+    async def _follow_whistle(self, handle: workflow.ChildWorkflowHandle, no: int) -> None:
+        outcome: WhistleOutcome = await handle
+        await self._transition(lifecycle.system_command(
+            Action.WHISTLE_CLOSED, f"whistle_closed:{no}",
+            **WhistleClosedPayload(whistle_no=no, status=outcome.status,
+                                   late_departments=outcome.late_departments,
+                                   note=outcome.note).model_dump(exclude={"kind"})))
 
     async def _moved_before(self, due: datetime | None) -> bool:
         moves = self._moves
@@ -109,14 +125,14 @@ class CaseWorkflow:
                                    {"code": "not_an_action"}, type="not_an_action",
                                    non_retryable=True)
         try:
-            lifecycle.check(self._state, cmd)
+            lifecycle.check(self._state, cmd, workflow.now())
         except Refusal as refusal:
             raise ApplicationError(refusal.message, {"code": refusal.code, **refusal.details},
                                    type=refusal.code, non_retryable=True) from None
 
     async def _transition(self, cmd: Command) -> ActionResult:
         before = self._state.stage
-        event = lifecycle.apply(self._state, cmd, workflow.now())
+        event = lifecycle.apply(self._state, cmd, workflow.now(), self._calendar)
         self._moves += 1
         entry = await self._record(event)
         return ActionResult(case_id=self._state.case_id, action=cmd.action,
@@ -124,10 +140,15 @@ class CaseWorkflow:
                             to_stage=event.to_stage, seq=event.seq, state=entry.state)
 
     async def _record(self, event: CaseEvent) -> LedgerEntry:
-        # A copy: later actions keep changing the live state while this write is in flight.
-        entry = LedgerEntry(event=event, state=self._state.model_copy(deep=True))
+        entry = self._entry(event)
         await self._write(entry)
         return entry
+
+    def _entry(self, event: CaseEvent) -> LedgerEntry:
+        # A copy: later actions keep changing the live state while this write is in flight.
+        state = self._state.model_copy(deep=True)
+        return LedgerEntry(event=event, state=state,
+                           notifications=notices.for_case_event(event, state))
 
     async def _write(self, entry: LedgerEntry) -> None:
         self._publish_search_attributes()

@@ -21,7 +21,7 @@ def of_state(state: CaseState) -> TypedSearchAttributes:
         SearchAttributePair(CASE_DISTRICT, state.location.district),
         SearchAttributePair(CASE_SOURCE, state.source.value),
         SearchAttributePair(CASE_CATEGORY, state.category or ""),
-        SearchAttributePair(CASE_OVERDUE, False),
+        SearchAttributePair(CASE_OVERDUE, state.overdue),
     ])
 
 # Type names as `temporal server start-dev --search-attribute NAME=TYPE` spells them.

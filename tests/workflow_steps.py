@@ -1,0 +1,81 @@
+"""Driving case workflows directly on the time-skipping server: start, act, look."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from config.catalog import Catalog
+from domain.stages import Stage
+from ledger.repository import Ledger
+from runtime.cases import start_case
+from runtime.worker import build_worker
+from tests.factories import HOTLINE, INSPECTOR, OFFICER, cmd, intake, policy
+from workflows.case import CaseWorkflow
+
+
+@asynccontextmanager
+async def case_worker(env: WorkflowEnvironment, ledger: Ledger, executor,
+                      task_queue: str) -> AsyncIterator[list[WorkflowHandle]]:
+    """A worker for a test module, yielding the list its cases are kept in. Cases still open at
+    the end are terminated while the worker runs: their timers would otherwise fire for a worker
+    that is gone, and the time-skipping server stops skipping time while a task waits."""
+    started: list[WorkflowHandle] = []
+    async with build_worker(env.client, task_queue, ledger, executor):
+        yield started
+        for handle in started:
+            try:
+                await handle.terminate(reason="end of test module")
+            except RPCError:
+                pass  # already closed
+
+
+def starter(env: WorkflowEnvironment, catalog: Catalog, task_queue: str,
+            started: list[WorkflowHandle]):
+    async def _start(category: str | None = "exposed_garbage", urgency=None,
+                     **overrides) -> WorkflowHandle:
+        # The test server's clock runs ahead of the wall clock once a test has skipped time.
+        overrides.setdefault("opened_at", await env.get_current_time())
+        overrides.setdefault("calendar", catalog.calendar)
+        case_policy = None
+        if category:
+            case_policy = policy(catalog, category, urgency) if urgency else policy(catalog, category)
+        handle = (await start_case(env.client, intake(case_policy, **overrides), task_queue))[0]
+        started.append(handle)
+        return handle
+    return _start
+
+
+async def act(handle: WorkflowHandle, kind: str, actor, request_id: str | None = None, **fields):
+    return await handle.execute_update(CaseWorkflow.act, cmd(kind, actor, request_id, **fields),
+                                       id=request_id or uuid.uuid4().hex)
+
+
+async def stage(handle: WorkflowHandle) -> Stage:
+    return (await handle.query(CaseWorkflow.state)).stage
+
+
+async def refused(handle: WorkflowHandle, kind: str, actor, **fields) -> ApplicationError:
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await act(handle, kind, actor, **fields)
+    assert isinstance(info.value.cause, ApplicationError)
+    return info.value.cause
+
+
+async def rectify(handle: WorkflowHandle, officer=OFFICER) -> None:
+    await act(handle, "submit_rectification", officer, report="已清运垃圾并消杀",
+              evidence=["https://img.example.cn/after.jpg"])
+
+
+async def to_recheck_pending(handle: WorkflowHandle) -> None:
+    await act(handle, "accept", OFFICER)
+    await rectify(handle)
+    await act(handle, "verify", INSPECTOR, passed=True, note="现场已清理")
+    await act(handle, "evaluate", HOTLINE, rating="满意")
+
+

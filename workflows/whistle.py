@@ -1,0 +1,93 @@
+"""WhistleWorkflow: one 吹哨报到, a child of its case's workflow.
+
+Summoned departments report in and report their part done through the `act` update; a timer
+reminds them before their report-in limit, marks them late and tells the supervisors when it
+passes, and keeps reminding until they report in (事不完、人不撤). The whistle ends when every
+part is done or a supervisor ends it; the case then returns to rectifying.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ledger import LEDGER_RETRY, LEDGER_WRITE_TIMEOUT, LedgerActivities
+    from domain import notices, whistles
+    from domain.errors import Refusal
+    from domain.models import Model
+    from domain.roles import Role
+    from domain.whistles import WhistleCommand, WhistleEntry, WhistleEvent, WhistleStart, WhistleState
+
+
+class WhistleOutcome(Model):
+    status: str
+    late_departments: list[str] = []
+    note: str = ""
+
+
+@workflow.defn
+class WhistleWorkflow:
+    @workflow.init
+    def __init__(self, start: WhistleStart) -> None:
+        self._calendar = start.calendar
+        self._state, summoned = whistles.start(start)
+        self._opening = self._entry(summoned)
+        self._moves = 0
+
+    @workflow.run
+    async def run(self, start: WhistleStart) -> WhistleOutcome:
+        await self._write(self._opening)
+        while self._state.status == "open":
+            timer = whistles.next_timer(self._state)
+            moves = self._moves
+            timeout = (max(timer[0] - workflow.now(), timedelta(seconds=1)) if timer else None)
+            try:
+                await workflow.wait_condition(lambda: self._moves != moves, timeout=timeout)
+            except asyncio.TimeoutError:
+                await self._transition(timer[1])
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        s = self._state
+        note = ("各部门均已办结" if s.status == "completed"
+                else f"{s.ended_by.name or s.ended_by.id}结束吹哨：{s.end_reason}")
+        return WhistleOutcome(status=s.status, late_departments=s.late_departments, note=note)
+
+    @workflow.update
+    async def act(self, cmd: WhistleCommand) -> WhistleState:
+        self._check(cmd)
+        await self._transition(cmd)
+        return self._state
+
+    @act.validator
+    def _validate_act(self, cmd: WhistleCommand) -> None:
+        self._check(cmd)
+
+    @workflow.query
+    def state(self) -> WhistleState:
+        return self._state
+
+    def _check(self, cmd: WhistleCommand) -> None:
+        if cmd.actor.role == Role.SYSTEM:
+            raise ApplicationError("Timers are not requests.", {"code": "not_an_action"},
+                                   type="not_an_action", non_retryable=True)
+        try:
+            whistles.check(self._state, cmd)
+        except Refusal as refusal:
+            raise ApplicationError(refusal.message, {"code": refusal.code, **refusal.details},
+                                   type=refusal.code, non_retryable=True) from None
+
+    async def _transition(self, cmd: WhistleCommand) -> None:
+        event = whistles.apply(self._state, cmd, workflow.now(), self._calendar)
+        self._moves += 1
+        await self._write(self._entry(event))
+
+    def _entry(self, event: WhistleEvent) -> WhistleEntry:
+        state = self._state.model_copy(deep=True)
+        return WhistleEntry(event=event, state=state,
+                            notifications=notices.for_whistle_event(event, state))
+
+    async def _write(self, entry: WhistleEntry) -> None:
+        await workflow.execute_local_activity_method(
+            LedgerActivities.record_whistle, entry,
+            start_to_close_timeout=LEDGER_WRITE_TIMEOUT, retry_policy=LEDGER_RETRY)
