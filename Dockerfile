@@ -17,6 +17,7 @@ COPY ledger /src/ledger
 COPY api /src/api
 COPY cli /src/cli
 COPY runtime /src/runtime
+COPY notifications /src/notifications
 
 # The source tree is removed after the install so the code that runs is the installed package.
 RUN pip install /src \

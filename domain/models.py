@@ -434,8 +434,9 @@ class Notification(Model):
     transaction as the event that caused it, then delivered to webhooks from there.
 
     Never carries the reporter's name or phone: receivers fetch the case if they may see them."""
-    # Stable across retries and replays: receivers de-duplicate on it.
-    event_id: ShortText
+    # Stable across retries and replays: receivers de-duplicate on it. Sent as an HTTP header,
+    # so visible ASCII only.
+    event_id: Annotated[str, Field(pattern=r"^[!-~]{1,200}$")]
     # reminder (催办), overdue (超时), supervision (督办), whistle_summoned, whistle_late,
     # whistle_reminder, whistle_closed, extension_requested, extension_decided, ...
     kind: ShortText

@@ -59,9 +59,9 @@ def for_case_event(event: CaseEvent, state: CaseState) -> list[Notification]:
             verdict = "已批准" if p["approved"] else "未批准"
             notes.append(("extension_decided", Audience.TEAM, state.team,
                           f"延期申请{verdict}：{subject}{event.note}"))
-    return [_notice(f"{event.case_id}:{event.seq}", kind, event.case_id, audience, recipient,
+    return [_notice(f"{event.case_id}:{event.seq}:{i}", kind, event.case_id, audience, recipient,
                     title, event, {"action": event.action.value, "stage": event.to_stage.value})
-            for kind, audience, recipient, title in notes]
+            for i, (kind, audience, recipient, title) in enumerate(notes, 1)]
 
 
 def for_whistle_event(event: WhistleEvent, state: WhistleState) -> list[Notification]:
@@ -77,15 +77,17 @@ def for_whistle_event(event: WhistleEvent, state: WhistleState) -> list[Notifica
                           f"报到超时：{subject}，请立即报到"))
             notes.append(("whistle_late", Audience.SUPERVISORS, None,
                           f"督办：{department}未在时限内报到，{subject}"))
-    return [_notice(f"{state.workflow_id}:{event.seq}", kind, event.case_id, audience, recipient,
-                    title, event, {"action": event.action.value, "whistle_no": state.whistle_no,
-                                   "department": department})
-            for kind, audience, recipient, title in notes]
+    return [_notice(f"{state.workflow_id}:{event.seq}:{i}", kind, event.case_id, audience,
+                    recipient, title, event, {"action": event.action.value,
+                                              "whistle_no": state.whistle_no,
+                                              "department": department})
+            for i, (kind, audience, recipient, title) in enumerate(notes, 1)]
 
 
 def _notice(key: str, kind: str, case_id: str, audience: Audience, recipient: str | None,
             title: str, event: CaseEvent | WhistleEvent, data: dict) -> Notification:
-    return Notification(event_id=f"{key}:{kind}:{audience.value}:{recipient or '*'}", kind=kind,
+    # The position in the event's list keeps ids ASCII (recipients are Chinese names) and stable.
+    return Notification(event_id=f"{key}:{kind}", kind=kind,
                         case_id=case_id, audience=audience, recipient=recipient,
                         title=title[:200], body=event.note[:4000], occurred_at=event.occurred_at,
                         data=data)

@@ -1,4 +1,5 @@
-"""The case worker: CaseWorkflow and the activities that write the ledger."""
+"""The worker process: case and whistle workflows, the activities that write the ledger, and the
+relay that delivers the ledger's outbox to webhooks."""
 
 import asyncio
 import signal
@@ -11,6 +12,7 @@ from activities.ledger import LedgerActivities
 from ledger.db import make_engine
 from config.settings import Settings
 from ledger.repository import Ledger
+from notifications.relay import run_relay
 from runtime.logging import get_logger
 from runtime.temporal import connect
 from workflows.case import CaseWorkflow
@@ -39,8 +41,11 @@ async def run_worker(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         async with worker:
             log.info("worker started", task_queue=settings.task_queue,
-                     temporal=settings.temporal_address, namespace=settings.temporal_namespace)
+                     temporal=settings.temporal_address, namespace=settings.temporal_namespace,
+                     webhooks=len(settings.webhook_urls))
+            relay = asyncio.create_task(run_relay(settings, stop))
             await stop.wait()
             # Leaving the block finishes in-flight tasks before the process ends.
             log.info("worker stopping")
+            await relay
     engine.dispose()

@@ -1,6 +1,7 @@
 """`make run` as a user runs it: the whole system in real processes, stopped with Ctrl-C and
 started again on the same files, with every case where it was."""
 
+import json
 import os
 import shutil
 import signal
@@ -10,11 +11,15 @@ import time
 
 import httpx
 
+from notifications.webhook import verify_signature
+from tests.webhook_receiver import Receiver
+
 from config.catalog import DEFAULT_CONFIG_DIR
 from tests.api_client import free_port
 from tests.factories import bearer
 
 OFFICER = bearer({"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"})
+WEBHOOK_SECRET = "system-test-webhook-secret"
 GRID_WORKER = bearer({"id": "g1", "name": "拉姆", "role": "reporter"})
 
 
@@ -42,12 +47,28 @@ def stop_with_ctrl_c(proc: subprocess.Popen) -> str:
     return output
 
 
+def wait_for_webhook(receiver: Receiver, case_id: str, kind: str) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for request in list(receiver.requests):
+            body = request.json()
+            if body["case_id"] == case_id and body["kind"] == kind:
+                assert verify_signature(WEBHOOK_SECRET, request.headers["X-Bihuan-Timestamp"],
+                                        request.body, request.headers["X-Bihuan-Signature"])
+                return body
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} webhook for {case_id} within 30 s")
+
+
 def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
     ports = {name: free_port() for name in ("api", "temporal", "ui")}
+    receiver = Receiver()
     env = {**os.environ, "BIHUAN_DATA_DIR": str(tmp_path / "var"),
            "BIHUAN_API_PORT": str(ports["api"]),
            "BIHUAN_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-           "BIHUAN_TEMPORAL_UI_PORT": str(ports["ui"])}
+           "BIHUAN_TEMPORAL_UI_PORT": str(ports["ui"]),
+           "BIHUAN_WEBHOOK_URLS": json.dumps([receiver.url]),
+           "BIHUAN_WEBHOOK_SECRET": WEBHOOK_SECRET}
     api = f"http://127.0.0.1:{ports['api']}"
     case = {"source": "grid", "external_id": "WG-0001", "category": "暴露垃圾",
             "description": "娘热路边垃圾堆积",
@@ -59,8 +80,15 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
         opened = httpx.post(f"{api}/cases", json=case, headers=GRID_WORKER, timeout=30)
         assert opened.status_code == 201, opened.text
         case_id = opened.json()["case_id"]
+        # The worker's relay tells the team through the webhook, signed.
+        told = wait_for_webhook(receiver, case_id, "assigned")
+        assert told["audience"] == "team" and told["recipient"] == "环境卫生"
+    except AssertionError:
+        print(stop_with_ctrl_c(proc))
+        raise
     finally:
-        output = stop_with_ctrl_c(proc)
+        if proc.poll() is None:
+            output = stop_with_ctrl_c(proc)
     assert f"{api}/docs" in output and f"127.0.0.1:{ports['ui']}" in output
     for name in ("api", "worker", "temporal"):
         assert f"stopped {name}" in output
@@ -77,6 +105,7 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
         accepted = httpx.post(f"{api}/cases/{case_id}/actions/accept", json={}, headers=OFFICER,
                               timeout=30)
         assert accepted.status_code == 200 and accepted.json()["to_stage"] == "rectifying"
+        assert receiver.event_ids()[told["event_id"]] == 1  # not sent again after the restart
         retention = subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), "temporal"), "operator", "namespace",
              "describe", "-n", "bihuan", "--address", f"127.0.0.1:{ports['temporal']}"],
@@ -84,6 +113,7 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
         assert "8760h" in retention  # 365 days
     finally:
         stop_with_ctrl_c(proc)
+        receiver.close()
 
 
 def test_a_broken_config_file_stops_start_up_naming_file_field_and_problem(tmp_path):
