@@ -22,4 +22,17 @@ REFUSAL_STATUS: dict[str, int] = {
     "self_verification": 403,
     "category_required": 422,
     "invalid_duplicate": 422,
+    "not_a_case_action": 422,
+    # 吹哨报到
+    "invalid_whistle": 422,
+    "not_summoned": 403,
+    "whistle_closed": 409,
+    "already_reported": 409,
+    "not_reported_in": 409,
+    "already_done": 409,
+    # 延期
+    "no_time_limit": 409,
+    "extension_pending": 409,
+    "extension_too_late": 409,
+    "no_extension_pending": 409,
 }
