@@ -47,7 +47,6 @@ from workflows.case import CaseWorkflow
 
 CATEGORY = "exposed_garbage"
 TASK_QUEUE = "bench-events-per-case"
-STEPS = ("accept", "rectify", "verify", "review", "recheck")
 
 HOTLINE = Actor(id="hotline-12345", name="12345热线平台", role=Role.HOTLINE)
 OFFICER = Actor(id="o017", name="扎西", role=Role.OFFICER, team="环境卫生")
@@ -72,15 +71,11 @@ class Run:
         return self.events / self.updates if self.updates else 0.0
 
 
+CATALOG = load_catalog(DEFAULT_CONFIG_DIR)
+
+
 def case_policy() -> CasePolicy:
-    catalog = load_catalog(DEFAULT_CONFIG_DIR)
-    c = catalog.category(CATEGORY)
-    limits = c.time_limits["normal"]
-    return CasePolicy(category=c.code, category_name=c.name, team=c.team,
-                      departments=list(c.departments),
-                      limits={s: str(getattr(limits, s)) for s in STEPS},
-                      recheck_interval_days=c.recheck_interval_days,
-                      evaluation_window_days=catalog.evaluation_window_days)
+    return CATALOG.case_policy(CATALOG.category(CATEGORY), "normal")
 
 
 def new_intake(policy: CasePolicy) -> CaseIntake:
@@ -90,7 +85,8 @@ def new_intake(policy: CasePolicy) -> CaseIntake:
         source=Source.HOTLINE,
         external_id=case_id.removeprefix("hotline-"), description="吉日巷口垃圾堆积三天无人清运",
         location=Location(district="城关区", street="八廓街道", address="吉日巷12号旁"),
-        reporter=Reporter(name="王女士", phone="13800000000"), actor=HOTLINE, policy=policy)
+        reporter=Reporter(name="王女士", phone="13800000000"), actor=HOTLINE, policy=policy,
+        calendar=CATALOG.calendar)
 
 
 class Driver:
