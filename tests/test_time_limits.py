@@ -9,7 +9,8 @@ from temporalio.client import WorkflowHandle
 from domain.calendar import LHASA, BusinessCalendar
 from domain.models import Urgency
 from domain.stages import Stage
-from tests.factories import INSPECTOR, MUNICIPAL_OFFICER, OFFICER, SUPERVISOR
+from tests.factories import (COMMUNITY, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER, OFFICER,
+                             SUPERVISOR)
 from tests.workflow_steps import act, case_worker, refused, starter
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
@@ -213,3 +214,32 @@ async def test_verify_limit_reminds_the_inspectors(start, time_env, ledger):
     assert ("reminder", "inspectors") in sent and ("supervision", "supervisors") in sent
     await act(handle, "verify", INSPECTOR, passed=True)
     assert not (await state(handle)).overdue
+
+
+async def test_review_and_recheck_limits_fire_for_community_and_inspectors(
+        start, time_env, ledger, catalog):
+    handle = await start("exposed_garbage")
+    await act(handle, "accept", OFFICER)
+    await act(handle, "submit_rectification", OFFICER, report="已清运")
+    await act(handle, "verify", INSPECTOR, passed=True)
+    await act(handle, "evaluate", HOTLINE, rating="不满意")
+    clock = (await state(handle)).clock
+    assert clock.step == "review"
+    assert clock.due_at == catalog.calendar.add_limit(clock.started_at, clock.limit)
+    await skip_to(time_env, clock.due_at + timedelta(minutes=1))
+    assert actions(ledger, handle)[-2:] == ["remind", "overdue"]
+    sent = {(n.kind, n.audience.value, n.recipient) for n in sent_to(ledger, handle)}
+    assert ("overdue", "community", "八廓街道") in sent
+
+    await act(handle, "review", COMMUNITY, decision="uphold", note="经复核已解决")
+    await act(handle, "bring_recheck_forward", SUPERVISOR)
+    clock = (await state(handle)).clock
+    assert clock.step == "recheck"
+    assert clock.due_at == catalog.calendar.add_limit(clock.started_at, clock.limit)
+    await skip_to(time_env, clock.due_at + timedelta(minutes=1))
+    assert actions(ledger, handle)[-2:] == ["remind", "overdue"]
+    assert (await state(handle)).overdue
+    result = await act(handle, "recheck", INSPECTOR, result="consolidated")
+    assert result.to_stage == Stage.CLOSED
+    review, recheck = result.state.steps[-2:]
+    assert review.late and recheck.late and recheck.completed_at is not None
