@@ -229,6 +229,9 @@ def apply(state: CaseState, cmd: Command, now: datetime,
         case _:
             raise ValueError(f"no transition for {action}")
     state.updated_at = now
+    for clock in state.steps:
+        if clock.completed_at == now and clock.completed_by is None:
+            clock.completed_by = action
     return _event(state, cmd.request_id, action, actor, before, now, note=note, evidence=evidence,
                   payload=p.model_dump(mode="json", exclude={"kind", "policy"}))
 

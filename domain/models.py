@@ -304,6 +304,8 @@ class StepClock(Model):
     overdue: bool = False
     extensions: int = 0
     completed_at: datetime | None = None
+    # The action that ended the step: accept ends 签收 by signing; assign or return end it too.
+    completed_by: Action | None = None
 
     @property
     def open(self) -> bool:

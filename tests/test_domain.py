@@ -71,3 +71,15 @@ def test_each_stage_has_its_deadline(catalog):
     assert set(state.deadlines) == {"rectify"}
     limit = catalog.category("exposed_garbage").time_limits["normal"].rectify
     assert state.deadlines["rectify"] == add_limit(now + timedelta(hours=1), str(limit))
+
+
+def test_a_step_record_says_what_ended_it(catalog):
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+    state, _ = lifecycle.open_case(intake(policy(catalog), opened_at=now))
+    lifecycle.apply(state, cmd("assign", DISPATCHER, team="环境卫生"), now + timedelta(minutes=5),
+                    catalog.calendar)
+    lifecycle.apply(state, cmd("accept", OFFICER), now + timedelta(minutes=9), catalog.calendar)
+    first, second, rectify = state.steps
+    assert (first.step, first.completed_by) == ("accept", Action.ASSIGN)
+    assert (second.step, second.completed_by) == ("accept", Action.ACCEPT)
+    assert rectify.open and rectify.completed_by is None
