@@ -155,6 +155,8 @@ def apply(state: CaseState, cmd: Command, now: datetime,
             enter(Stage.VERIFYING)
         case Action.VERIFY:
             note, evidence = p.note, p.evidence
+            if state.first_verification is None:
+                state.first_verification = "passed" if p.passed else "failed"
             if p.passed:
                 enter(Stage.EVALUATING)
             else:
@@ -181,6 +183,7 @@ def apply(state: CaseState, cmd: Command, now: datetime,
             enter(Stage.RECHECKING)
         case Action.RECHECK:
             note, evidence = p.note, p.evidence
+            state.rechecks += 1
             if p.result == "consolidated":
                 enter(Stage.CLOSED)
             else:

@@ -360,7 +360,11 @@ class CaseState(Model):
     stage: Stage
     round: int = 1
     rebounds: int = 0
+    # 回头看 carried out; rebounds of them found the problem back.
+    rechecks: int = 0
     returns: int = 0
+    # The outcome of the case's first on-site verification (解决率 counts it).
+    first_verification: Literal["passed", "failed"] | None = None
     created_at: datetime
     updated_at: datetime
     # When the source received the report (e.g. the hotline call), if it says.

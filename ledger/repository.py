@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from domain.models import CaseEvent, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
 from ledger import outbox
-from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, WhistleEventRow, WhistleRow,
-                           WhistleSummonsRow)
+from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStepRow, StageSpanRow,
+                           WhistleEventRow, WhistleRow, WhistleSummonsRow)
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -31,12 +31,32 @@ class Ledger:
             session.execute(self._insert(CaseEventRow).values(**event)
                             .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
             upsert = self._insert(CaseRow).values(**case)
-            session.execute(upsert.on_conflict_do_update(
+            moved = session.execute(upsert.on_conflict_do_update(
                 index_elements=["case_id"],
                 set_={k: upsert.excluded[k] for k in case if k != "case_id"},
                 where=CaseRow.last_seq < upsert.excluded.last_seq))
+            if moved.rowcount:
+                self._project_steps(session, entry.state)
+            span = _span_values(entry)
+            if span:
+                session.execute(self._insert(StageSpanRow).values(**span)
+                                .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
             # Same transaction: a notification is stored exactly when its event is.
             outbox.add(session, entry.notifications, self._insert)
+
+    def _project_steps(self, session: Session, s: CaseState) -> None:
+        for position, clock in enumerate(s.steps):
+            values = dict(case_id=s.case_id, position=position, step=clock.step,
+                          round=clock.round, limit=clock.limit, started_at=clock.started_at,
+                          due_at=clock.due_at, original_due_at=clock.original_due_at,
+                          overdue_at=clock.overdue_at, overdue=clock.overdue,
+                          extensions=clock.extensions, completed_at=clock.completed_at,
+                          completed_by=clock.completed_by.value if clock.completed_by else None,
+                          late=clock.late)
+            upsert = self._insert(CaseStepRow).values(**values)
+            session.execute(upsert.on_conflict_do_update(
+                index_elements=["case_id", "position"],
+                set_={k: upsert.excluded[k] for k in values}))
 
     def record_whistle(self, entry: WhistleEntry) -> None:
         """A whistle's event, its record and its departments' rows; idempotent like `record`."""
@@ -115,11 +135,28 @@ def _case_values(s: CaseState) -> dict:
         community=s.location.community, address=s.location.address,
         description=s.description, stage=s.stage.value, round=s.round, rebounds=s.rebounds,
         rating=s.rating.value if s.rating else None, overdue=s.overdue,
+        whistles=len(s.whistles), rechecks=s.rechecks, first_verification=s.first_verification,
+        evaluation=s.evaluation, opened_by=s.opened_by, departments=_departments(s),
         due_at=s.clock.due_at if s.clock else None, created_at=s.created_at,
         updated_at=s.updated_at, last_seq=s.seq, state=s.model_dump(mode="json"))
     for stage in STAGE_TIME_COLUMNS:
         values[f"{stage}_at"] = s.stage_times.get(stage)
     return values
+
+
+def _departments(s: CaseState) -> str:
+    names = sorted(set(s.policy.departments if s.policy else []) | s.summoned_departments)
+    return f"|{'|'.join(names)}|" if names else ""
+
+
+def _span_values(entry: LedgerEntry) -> dict | None:
+    """The stage the event left and how long the case was in it."""
+    e, s = entry.event, entry.state
+    if e.from_stage is None or e.from_stage == e.to_stage or e.from_stage not in s.stage_times:
+        return None
+    entered = s.stage_times[e.from_stage]
+    return dict(case_id=e.case_id, seq=e.seq, stage=e.from_stage.value, entered_at=entered,
+                left_at=e.occurred_at, seconds=(e.occurred_at - entered).total_seconds())
 
 
 def _event_values(e: CaseEvent) -> dict:

@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
-                        String, Text, TypeDecorator, UniqueConstraint, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, String, Text, TypeDecorator, UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -61,6 +61,15 @@ class CaseRow(Base):
     # The step the case waits on now is past its deadline, and that deadline.
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # What the supervisors' statistics count (see api/stats docs for the definitions).
+    whistles: Mapped[int] = mapped_column(Integer, default=0)
+    # Who may list the case: the hotline/reporter who opened it, and the departments concerned
+    # (the category's and every summoned one) as "|name|name|" for a LIKE match.
+    opened_by: Mapped[str] = mapped_column(String(200), index=True, default="")
+    departments: Mapped[str] = mapped_column(Text, default="")
+    rechecks: Mapped[int] = mapped_column(Integer, default=0)
+    first_verification: Mapped[str | None] = mapped_column(String(8))
+    evaluation: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the case last entered each stage; null until it has.
@@ -209,3 +218,38 @@ class WhistleEventRow(Base):
 
     __table_args__ = (UniqueConstraint("case_id", "whistle_no", "seq",
                                        name="uq_whistle_events_case_id_whistle_no_seq"),)
+
+
+class CaseStepRow(Base):
+    """Every time-limited step of every case (StepClock): 及时签收率 and 按时办结率 count these."""
+    __tablename__ = "case_steps"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # index in the case's steps
+    step: Mapped[str] = mapped_column(String(16))
+    round: Mapped[int] = mapped_column(Integer)
+    limit: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    original_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue: Mapped[bool] = mapped_column(Boolean)
+    extensions: Mapped[int] = mapped_column(Integer)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(32))
+    # Completed (or still open) after the deadline as finally agreed.
+    late: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_case_steps_step_completed_at", "step", "completed_at"),)
+
+
+class StageSpanRow(Base):
+    """How long a case stayed in a stage, one row per stage left (time per stage figures)."""
+    __tablename__ = "stage_spans"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # the event that left the stage
+    stage: Mapped[str] = mapped_column(String(24))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    seconds: Mapped[float] = mapped_column(Float)

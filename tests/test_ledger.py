@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from domain import lifecycle
 from domain.models import LedgerEntry
-from ledger.tables import CaseEventRow
+from ledger.tables import CaseEventRow, CaseStepRow, StageSpanRow
 from runtime.worker import build_worker
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, cmd, intake, policy
@@ -97,3 +97,17 @@ async def test_a_real_case_projects_into_the_ledger(any_ledger, time_env, execut
     assert state.stage.value == "recheck_pending" and state.rating.value == "basically_satisfied"
     assert [e.to_stage.value for e in any_ledger.history(case.case_id)] == [
         "assigned", "rectifying", "verifying", "evaluating", "recheck_pending"]
+
+
+def test_steps_and_stage_spans_are_projected_for_the_statistics(any_ledger, catalog):
+    ledger = any_ledger
+    for entry in transitions(catalog):
+        ledger.record(entry)
+        ledger.record(entry)  # a retried write changes nothing
+    with ledger.engine.connect() as conn:
+        steps = conn.execute(select(CaseStepRow).order_by(CaseStepRow.position)).all()
+        spans = conn.execute(select(StageSpanRow).order_by(StageSpanRow.seq)).all()
+    assert [(s.step, s.completed_by, s.late) for s in steps] == [
+        ("accept", "accept", False), ("rectify", "submit_rectification", False),
+        ("verify", None, False)]
+    assert [(s.stage, s.seconds) for s in spans] == [("assigned", 300.0), ("rectifying", 5100.0)]
