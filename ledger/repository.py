@@ -31,11 +31,12 @@ class Ledger:
             session.execute(self._insert(CaseEventRow).values(**event)
                             .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
             upsert = self._insert(CaseRow).values(**case)
+            # RETURNING tells whether the row moved: rowcount is -1 through the ORM on PostgreSQL.
             moved = session.execute(upsert.on_conflict_do_update(
                 index_elements=["case_id"],
                 set_={k: upsert.excluded[k] for k in case if k != "case_id"},
-                where=CaseRow.last_seq < upsert.excluded.last_seq))
-            if moved.rowcount:
+                where=CaseRow.last_seq < upsert.excluded.last_seq).returning(CaseRow.last_seq)).first()
+            if moved:
                 self._project_steps(session, entry.state)
             span = _span_values(entry)
             if span:
@@ -76,8 +77,9 @@ class Ledger:
             moved = session.execute(upsert.on_conflict_do_update(
                 index_elements=["case_id", "whistle_no"],
                 set_={k: upsert.excluded[k] for k in whistle},
-                where=WhistleRow.last_seq < upsert.excluded.last_seq))
-            if moved.rowcount:
+                where=WhistleRow.last_seq < upsert.excluded.last_seq
+            ).returning(WhistleRow.last_seq)).first()
+            if moved:
                 for s in w.summons:
                     part = dict(case_id=w.case_id, whistle_no=w.whistle_no,
                                 department=s.department, kind=w.kind,

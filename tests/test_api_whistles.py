@@ -144,3 +144,14 @@ async def test_an_extension_is_requested_by_the_team_and_decided_by_a_supervisor
     assert again["code"] == "no_extension_pending"
     labels = [e["action_label"] for e in await history(api, case_id)]
     assert labels[-2:] == ["申请延期", "审批延期"]
+
+
+async def test_a_whistle_terminated_from_outside_returns_the_case_to_rectifying(api, dev_env):
+    case_id = await rectifying_case(api)
+    body = {"kind": "routine", "departments": [HOUSING], "reason": "需住建部门协助"}
+    await act(api, case_id, "whistle", body, OFFICER)
+    await dev_env.client.get_workflow_handle(f"{case_id}/whistle-1").terminate(
+        reason="operator cleanup")
+    case = await until_stage(api, case_id, "rectifying")
+    assert case["whistles"][0]["status"] == "ended"
+    assert "吹哨流程中止" in (await history(api, case_id))[-1]["note"]

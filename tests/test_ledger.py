@@ -7,12 +7,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain import lifecycle
-from domain.models import LedgerEntry
-from ledger.tables import CaseEventRow, CaseStepRow, StageSpanRow
+from domain import lifecycle, whistles
+from domain.models import Actor, LedgerEntry
+from domain.roles import Role
+from domain.whistles import WhistleCommand, WhistleEntry
+from ledger.tables import CaseEventRow, CaseStepRow, StageSpanRow, WhistleSummonsRow
 from runtime.worker import build_worker
 from tests.conftest import postgres_ledger, sqlite_ledger
-from tests.factories import HOTLINE, INSPECTOR, OFFICER, cmd, intake, policy
+from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, cmd, intake, policy
 from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
@@ -101,9 +103,9 @@ async def test_a_real_case_projects_into_the_ledger(any_ledger, time_env, execut
 
 def test_steps_and_stage_spans_are_projected_for_the_statistics(any_ledger, catalog):
     ledger = any_ledger
-    for entry in transitions(catalog):
+    entries = transitions(catalog)
+    for entry in entries + entries[::-1]:  # retried, and late arrivals of older entries
         ledger.record(entry)
-        ledger.record(entry)  # a retried write changes nothing
     with ledger.engine.connect() as conn:
         steps = conn.execute(select(CaseStepRow).order_by(CaseStepRow.position)).all()
         spans = conn.execute(select(StageSpanRow).order_by(StageSpanRow.seq)).all()
@@ -111,3 +113,29 @@ def test_steps_and_stage_spans_are_projected_for_the_statistics(any_ledger, cata
         ("accept", "accept", False), ("rectify", "submit_rectification", False),
         ("verify", None, False)]
     assert [(s.stage, s.seconds) for s in spans] == [("assigned", 300.0), ("rectifying", 5100.0)]
+
+
+def test_whistle_records_are_idempotent_and_keep_each_department(any_ledger):
+    start = whistles.WhistleStart(
+        case_id="hotline-w1", whistle_no=1, request_id="w1", kind="routine", kind_name="日常哨",
+        reason="联合处置", departments=["拉萨市水利局", "拉萨市自来水公司"], report_in_limit="24h",
+        blown_by=OFFICER, blown_at=T0)
+    state, summoned = whistles.start(start)
+    entries = [WhistleEntry(event=summoned, state=state.model_copy(deep=True))]
+    water = Actor(id="dep-sl-01", name="赵工", role=Role.DEPARTMENT, department="拉萨市水利局")
+    for when, who, kind, fields in ((T0 + timedelta(minutes=20), water, "report_in", {}),
+                                    (T0 + timedelta(hours=2), SUPERVISOR, "end_whistle",
+                                     {"reason": "转常规"})):
+        command = WhistleCommand(request_id=f"r-{kind}", actor=who, payload={"kind": kind, **fields})
+        event = whistles.apply(state, command, when, start.calendar)
+        entries.append(WhistleEntry(event=event, state=state.model_copy(deep=True)))
+    for entry in entries + entries[::-1]:  # retried and out of order
+        any_ledger.record_whistle(entry)
+    (recorded,) = any_ledger.whistles("hotline-w1")
+    assert recorded.status == "ended" and recorded.summons[0].reported_at is not None
+    assert [e.action.value for e in any_ledger.whistle_history("hotline-w1")] == [
+        "summon", "report_in", "end_whistle"]
+    with any_ledger.engine.connect() as conn:
+        rows = conn.execute(select(WhistleSummonsRow.department, WhistleSummonsRow.reported_at)
+                            .order_by(WhistleSummonsRow.department)).all()
+    assert [(d, r is not None) for d, r in rows] == [("拉萨市水利局", True), ("拉萨市自来水公司", False)]

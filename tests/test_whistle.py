@@ -182,3 +182,4 @@ async def test_whistle_refusals(start, time_env, ledger):
     assert (await whistle_refused(time_env, handle, 1, "report_in", HOUSING_OFFICER)).type \
         == "already_reported"
     assert [e.action.value for e in ledger.whistle_history(handle.id)] == ["summon", "report_in"]
+

@@ -10,7 +10,7 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LEDGER_RETRY, LEDGER_WRITE_TIMEOUT, LedgerActivities
@@ -102,7 +102,11 @@ class CaseWorkflow:
         self._whistle_task = asyncio.create_task(self._follow_whistle(handle, whistle.no))
 
     async def _follow_whistle(self, handle: workflow.ChildWorkflowHandle, no: int) -> None:
-        outcome: WhistleOutcome = await handle
+        try:
+            outcome: WhistleOutcome = await handle
+        except ChildWorkflowError as err:
+            # Terminated or failed from outside: the case must not stay escalated for ever.
+            outcome = WhistleOutcome(status="ended", note=f"吹哨流程中止：{err.cause or err}")
         await self._transition(lifecycle.system_command(
             Action.WHISTLE_CLOSED, f"whistle_closed:{no}",
             **WhistleClosedPayload(whistle_no=no, status=outcome.status,
