@@ -2,6 +2,7 @@
 different path of the lifecycle, so a newcomer sees every stage in the API, the ledger and the
 Temporal UI within a minute of `make run`."""
 
+import asyncio
 import random
 import time
 import unicodedata
@@ -27,6 +28,10 @@ DEVICE = {"id": "yjh-jzxl-0032", "name": "格桑林卡社区一键呼终端", "r
 OFFICERS = {"环境卫生": ("o017", "扎西"), "市政设施": ("o101", "平措"), "道路交通": ("o205", "次旦"),
             "规范市场": ("o311", "格桑"), "安全生产": ("o402", "达瓦"), "城乡绿化": ("o508", "索朗"),
             "遗留问题": ("o603", "边巴"), "城乡风貌": ("o707", "普布")}
+HOUSING_DEPT = {"id": "dep-zj-01", "name": "张工", "role": "department",
+                "department": "拉萨市住房和城乡建设局"}
+POWER_DEPT = {"id": "dep-gd-01", "name": "李工", "role": "department",
+              "department": "国网拉萨供电公司"}
 EVIDENCE = "https://img.example.cn/rectify"
 
 
@@ -232,6 +237,35 @@ async def hotline_redelivery(d: Demo) -> None:
                          f"not {first['case_id']}")
 
 
+async def whistle_and_extension(d: Demo) -> None:
+    case = await d.open("grid", GRID_WORKER, "冲赛康巷口私搭彩钢棚，棚顶压着供电线路",
+                        place("城关区", "八廓街道", "冲赛康巷口", "冲赛康社区"),
+                        category="私搭乱建", external_id=d.ticket("WG"))
+    team = officer(case["team"])
+    case = await d.act(case, Action.ACCEPT, team, note="已签收，现场勘查")
+    case = await d.act(case, Action.REQUEST_EXTENSION, team, extend_by="2wd",
+                       reason="需供电公司配合停电后方可拆除")
+    case = await d.act(case, Action.DECIDE_EXTENSION, SUPERVISOR, approved=True,
+                       note="同意延期两个工作日")
+    case = await d.act(case, Action.WHISTLE, community_staff(case), kind="tough",
+                       departments=["市住建局", "拉萨供电公司"],
+                       reason="违建压线，需住建、供电部门联合处置")
+    path = f"/cases/{case['case_id']}/whistles/1"
+    for dept, who in ((HOUSING_DEPT, "report_in"), (POWER_DEPT, "report_in"),
+                      (HOUSING_DEPT, "report_done"), (POWER_DEPT, "report_done")):
+        body = {"note": "已到现场"} if who == "report_in" else {"note": "已完成本部门处置"}
+        _, res = await d.post(f"{path}/{who}", body, dept, (200,))
+        label = ACTION_LABELS[Action(who)]
+        d.say(case["case_id"], label, f"第1次吹哨 {res['whistle']['status']}",
+              f"{dept['name']}·{dept['department']}")
+    for _ in range(50):  # the whistle hands the case back to the team as soon as it ends
+        case = await d.get(f"/cases/{case['case_id']}")
+        if case["stage"] == Stage.RECTIFYING:
+            break
+        await asyncio.sleep(0.1)
+    await d.rectify_and_verify(case, report="违建已拆除，线路已迁改")
+
+
 SCENARIOS = [
     ("全流程办结：签收 → 整改 → 核查 → 满意 → 抽查回头看 → 办结", closed_end_to_end),
     ("核查不通过，第二轮整改后通过", failed_verification),
@@ -242,6 +276,7 @@ SCENARIOS = [
     ("办结待回头看", recheck_pending),
     ("签收整改中：热线补充诉求与督办", accepted_and_urged),
     ("同一热线工单推送两次：首次201，再次200，同一案件", hotline_redelivery),
+    ("吹哨报到：延期获批，社区吹哨，住建、供电部门报到并办结后核查", whistle_and_extension),
 ]
 
 

@@ -42,11 +42,12 @@ async def test_demo_drives_every_path(dev_env, executor, catalog, tmp_path, caps
     with Session(ledger.engine) as session:
         rows = session.execute(select(CaseRow.case_id, CaseRow.stage, CaseRow.round)).all()
     stages = Counter(row.stage for row in rows)
-    assert len(rows) == 9  # the redelivered ticket opened no second case
-    assert stages == {"closed": 1, "invalid": 1, "recheck_pending": 1, "evaluating": 1,
+    assert len(rows) == 10  # the redelivered ticket opened no second case
+    assert stages == {"closed": 1, "invalid": 1, "recheck_pending": 1, "evaluating": 2,
                       "assigned": 2, "rectifying": 3}
     assert sorted(row.round for row in rows if row.stage in ("evaluating", "rectifying")) \
-        == [1, 1, 2, 2]
+        == [1, 1, 1, 2, 2]
+    assert "部门报到" in out and "部门办结" in out
     assert "HTTP 200 · 工单已存在" in out and settings.temporal_ui_url in out
 
 
