@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("worker", help="run a case worker")
     sub.add_parser("api", help="serve the HTTP API")
     sub.add_parser("migrate", help="apply the ledger migrations")
+    rebuild = sub.add_parser("rebuild", help="re-project the ledger from the workflows in "
+                             "Temporal and report how it differed")
+    rebuild.add_argument("--dry-run", action="store_true",
+                         help="only report the differences; write nothing")
+    rebuild.add_argument("--case", metavar="CASE_ID", help="only this case and its whistles")
     demo = sub.add_parser("demo", help="open and drive a handful of cases against a running API")
     demo.add_argument("--api", help="API base URL (default: from settings)")
     token = sub.add_parser("token", help="mint a signed token for local use and demos")
@@ -57,11 +62,50 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         from ledger.migrate import upgrade
         upgrade(settings.ledger_url)
+    elif args.command == "rebuild":
+        sys.exit(asyncio.run(rebuild_ledger(settings, args.dry_run, args.case)))
     elif args.command == "token":
         print(mint_cli_token(settings, args))
     elif args.command == "demo":
         from cli.demo import run_demo
         sys.exit(asyncio.run(run_demo(args.api or settings.api_url, settings)))
+
+
+async def rebuild_ledger(settings: Settings, dry_run: bool, case_id: str | None) -> int:
+    """Prints the report; the exit status is RebuildReport.exit_code, or 2 when Temporal or
+    the ledger cannot be read."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.db import make_engine
+    from ledger.migrate import upgrade
+    from ledger.rebuild import RebuildError, rebuild
+    from ledger.repository import Ledger
+    from runtime.temporal import connect
+    try:
+        client = await connect(settings)
+    except RuntimeError as err:
+        print(f"bihuan rebuild: cannot reach Temporal at {settings.temporal_address}: {err}",
+              file=sys.stderr)
+        return 2
+    engine = None
+    try:
+        # A brand-new database gets its tables; an old one the schema the writer expects.
+        upgrade(settings.ledger_url)
+        engine = make_engine(settings.ledger_url)
+        report = await rebuild(client, Ledger(engine), dry_run=dry_run, case_id=case_id)
+    except RebuildError as err:
+        print(f"bihuan rebuild: {err}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as err:
+        ledger = make_url(settings.ledger_url).render_as_string(hide_password=True)
+        print(f"bihuan rebuild: ledger {ledger}: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if engine is not None:
+            engine.dispose()
+    print(report.summary())
+    return report.exit_code
 
 
 def mint_cli_token(settings: Settings, args: argparse.Namespace) -> str:
