@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import cases, catalog, whistles
+from api.routes import cases, catalog, supervision, whistles
 from api.service import CaseService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
     if service is not None:
         app.state.service = service
     errors.install(app)
+    # Before cases: GET /cases/{case_id} would otherwise take /cases/export for a case id.
+    app.include_router(supervision.router)
     app.include_router(cases.router)
     app.include_router(whistles.router)
     app.include_router(catalog.router)

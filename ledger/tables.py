@@ -88,7 +88,13 @@ class CaseRow(Base):
     last_seq: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_cases_source_external_id", "source", "external_id"),)
+    __table_args__ = (Index("ix_cases_source_external_id", "source", "external_id"),
+                      # The case list's keyset pages by last update (ledger/queries.py).
+                      Index("ix_cases_updated_at_case_id", "updated_at", "case_id"),
+                      # Statistics read a period's cases from the index alone (ledger/stats.py).
+                      Index("ix_cases_stats_cohort", "created_at", "stage", "team", "district",
+                            "street", "community", "category", "source", "rating", "evaluation",
+                            "first_verification", "rebounds", "rechecks", "case_id"))
 
 
 class CaseEventRow(Base):
@@ -240,7 +246,9 @@ class CaseStepRow(Base):
     # Completed (or still open) after the deadline as finally agreed.
     late: Mapped[bool] = mapped_column(Boolean)
 
-    __table_args__ = (Index("ix_case_steps_step_completed_at", "step", "completed_at"),)
+    __table_args__ = (Index("ix_case_steps_step_completed_at", "step", "completed_at"),
+                      # 及时签收率/按时办结率 per case without reading the rows (ledger/stats.py).
+                      Index("ix_case_steps_stats", "case_id", "step", "completed_by", "late"))
 
 
 class StageSpanRow(Base):
