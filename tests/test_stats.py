@@ -379,7 +379,8 @@ def test_by_street_source_and_category(told):
 
 
 def test_months_are_cut_in_lhasa_time(told):
-    november, december = case_stats(told, interval="month", period=(lhasa(11, 1), lhasa(1, 1, year=2027)))
+    november, december = case_stats(told, interval="month",
+                                    period=(lhasa(11, 1), lhasa(1, 1, year=2027)))
     assert november.period == stats.Bucket("2026-11", lhasa(11, 1), lhasa(12, 1))
     assert december.period == stats.Bucket("2026-12", lhasa(12, 1), lhasa(1, 1, year=2027))
     # E8 at 23:30 on 30 November is November's; X2 at midnight on 1 December (still 30
