@@ -84,6 +84,18 @@ async def start_time_skipping_env() -> WorkflowEnvironment:
     return env
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_ledger(request, tmp_path):
+    """The same test on a fresh SQLite ledger and on a fresh PostgreSQL schema."""
+    if request.param == "postgresql":
+        with postgres_ledger() as ledger:
+            yield ledger
+        return
+    ledger = sqlite_ledger(tmp_path)
+    yield ledger
+    ledger.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 async def time_env():
     env = await start_time_skipping_env()

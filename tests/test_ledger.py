@@ -3,7 +3,6 @@ real workflow into each."""
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -13,23 +12,11 @@ from domain.roles import Role
 from domain.whistles import WhistleCommand, WhistleEntry
 from ledger.tables import CaseEventRow, CaseStepRow, StageSpanRow, WhistleSummonsRow
 from runtime.worker import build_worker
-from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, cmd, intake, policy
 from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_ledger(request, tmp_path):
-    if request.param == "postgresql":
-        with postgres_ledger() as ledger:
-            yield ledger
-        return
-    ledger = sqlite_ledger(tmp_path)
-    yield ledger
-    ledger.engine.dispose()
 
 
 def transitions(catalog):

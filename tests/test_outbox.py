@@ -51,17 +51,6 @@ async def sender():
         yield s
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_ledger(request, tmp_path):
-    if request.param == "postgresql":
-        with postgres_ledger() as ledger:
-            yield ledger
-        return
-    ledger = sqlite_ledger(tmp_path)
-    yield ledger
-    ledger.engine.dispose()
-
-
 # ---- helpers -------------------------------------------------------------------------------------
 
 def opened(catalog, make_notifications=lambda case_id: []) -> LedgerEntry:
