@@ -23,7 +23,7 @@ from config.catalog import Catalog
 from config.settings import Settings
 from domain.access import read_refusal
 from domain.actions import ACTION_LABELS, ALLOWED_ROLES, Action
-from domain.deadlines import LHASA
+from domain.calendar import local_text
 from domain.errors import REFUSAL_STATUS
 from domain.models import (ActionResult, Actor, AssignPayload, CaseEvent, CaseIntake,
                            CaseState, Command, WhistlePayload)
@@ -286,12 +286,8 @@ def _who(actor: Actor) -> str:
     return f"{actor.name or actor.id}({actor.role.value}{'，' + scope if scope else ''})"
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
-
-
 def _whistle_entry(e: WhistleEvent) -> HistoryEntry:
-    summary = (f"{_local(e.occurred_at)} {_who(e.actor)} 第{e.whistle_no}次吹哨 "
+    summary = (f"{local_text(e.occurred_at)} {_who(e.actor)} 第{e.whistle_no}次吹哨 "
                f"{ACTION_LABELS[e.action]}" + (f"。{e.note}" if e.note else ""))
     return HistoryEntry(seq=e.seq, whistle_no=e.whistle_no, department=e.department,
                         occurred_at=e.occurred_at, action=e.action,
@@ -302,7 +298,7 @@ def _whistle_entry(e: WhistleEvent) -> HistoryEntry:
 
 
 def _history_entry(e: CaseEvent) -> HistoryEntry:
-    who, local = _who(e.actor), _local(e.occurred_at)
+    who, local = _who(e.actor), local_text(e.occurred_at)
     stages = (f"{STAGE_LABELS[e.from_stage]} → {STAGE_LABELS[e.to_stage]}" if e.from_stage
               else STAGE_LABELS[e.to_stage])
     summary = f"{local} {who} {ACTION_LABELS[e.action]}：{stages}" + (f"。{e.note}" if e.note else "")

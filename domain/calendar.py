@@ -160,6 +160,11 @@ class BusinessCalendar(BaseModel, frozen=True, extra="forbid"):
             day += _DAY
 
 
+def local_text(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment as people in Lhasa read it."""
+    return moment.astimezone(LHASA).strftime(fmt)
+
+
 def _require_aware(moment: datetime) -> None:
     # A naive time would be read in the worker's local zone, which differs between machines.
     if moment.utcoffset() is None:

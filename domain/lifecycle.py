@@ -6,11 +6,10 @@ the ledger records. Both are pure so the workflow stays a thin shell around them
 
 from datetime import datetime, timedelta
 
-from domain.actions import (ALLOWED_ROLES, ALLOWED_STAGES, SIGNAL_ACTIONS, TEAM_SCOPED_ACTIONS,
+from domain.actions import (ALLOWED_ROLES, ALLOWED_STAGES, TEAM_SCOPED_ACTIONS,
                             WHISTLE_ACTIONS, Action, actions_allowed_in)
 from domain.access import PLACE_SCOPED_ACTIONS, covers
-from domain.calendar import BusinessCalendar
-from domain.deadlines import LHASA
+from domain.calendar import BusinessCalendar, local_text
 from domain.errors import Refusal
 from domain.models import (SATISFIED_RATINGS, SYSTEM_ACTOR, Actor, CaseEvent, CaseIntake,
                            CaseState, Command, ExtensionRequest, StepClock, WhistleSummary)
@@ -42,11 +41,11 @@ def open_case(intake: CaseIntake) -> tuple[CaseState, CaseEvent]:
         evaluation_window_days=intake.evaluation_window_days,
         stage=Stage.REPORTED, created_at=now, updated_at=now, received_at=intake.received_at,
     )
-    _enter(state, Stage.REPORTED, now, intake.calendar)
+    _enter(state, Stage.REPORTED, now, intake.calendar, Action.OPEN)
     if intake.policy:
         # A known category routes itself to its team; the dispatcher can still re-assign.
         state.team = intake.policy.team
-        _enter(state, Stage.ASSIGNED, now, intake.calendar)
+        _enter(state, Stage.ASSIGNED, now, intake.calendar, Action.OPEN)
     return state, _event(state, intake.request_id, Action.OPEN, intake.actor, None, now,
                          note=intake.description, evidence=intake.attachments)
 
@@ -112,7 +111,7 @@ def _check_extension_request(state: CaseState, now: datetime) -> None:
     if now >= clock.due_at:
         raise Refusal("extension_too_late",
                       f"The {STEP_LABELS[clock.step]} deadline of case {state.case_id} passed at "
-                      f"{_local(clock.due_at)}; an extension must be requested before it.",
+                      f"{local_text(clock.due_at)}; an extension must be requested before it.",
                       due_at=clock.due_at.isoformat())
 
 
@@ -124,7 +123,7 @@ def apply(state: CaseState, cmd: Command, now: datetime,
     note, evidence = "", []
 
     def enter(stage: Stage) -> None:
-        _enter(state, stage, now, calendar)
+        _enter(state, stage, now, calendar, action)
 
     match action:
         case Action.ASSIGN:
@@ -133,7 +132,7 @@ def apply(state: CaseState, cmd: Command, now: datetime,
             state.team = p.team
             note = p.note
             # A new team gets a fresh 签收 limit.
-            _stop_clock(state, now)
+            _stop_clock(state, now, action)
             enter(Stage.ASSIGNED)
         case Action.REJECT:
             state.invalid_reason = p.reason
@@ -160,24 +159,24 @@ def apply(state: CaseState, cmd: Command, now: datetime,
             if p.passed:
                 enter(Stage.EVALUATING)
             else:
-                _next_round(state, now, calendar)
+                _next_round(state, now, calendar, action)
         case Action.EVALUATE:
             state.rating, state.evaluation = p.rating, "rated"
             note = p.comment
             if p.rating in SATISFIED_RATINGS:
-                _await_recheck(state, now, calendar)
+                _await_recheck(state, now, calendar, action)
             else:
                 enter(Stage.REVIEWING)
         case Action.NO_RESPONSE:
             state.evaluation = "no_response"
             note = "评价期内未收到评价，按未评价处理"
-            _await_recheck(state, now, calendar)
+            _await_recheck(state, now, calendar, action)
         case Action.REVIEW:
             note = p.note
             if p.decision == "uphold":
-                _await_recheck(state, now, calendar)
+                _await_recheck(state, now, calendar, action)
             else:
-                _next_round(state, now, calendar)
+                _next_round(state, now, calendar, action)
         case Action.BRING_RECHECK_FORWARD | Action.RECHECK_DUE:
             note = getattr(p, "note", "")
             enter(Stage.RECHECKING)
@@ -188,7 +187,7 @@ def apply(state: CaseState, cmd: Command, now: datetime,
                 enter(Stage.CLOSED)
             else:
                 state.rebounds += 1
-                _next_round(state, now, calendar)
+                _next_round(state, now, calendar, action)
         case Action.WHISTLE:
             no = len(state.whistles) + 1
             state.whistles.append(WhistleSummary(
@@ -209,7 +208,7 @@ def apply(state: CaseState, cmd: Command, now: datetime,
                 request_id=cmd.request_id, step=clock.step, requested_by=actor,
                 requested_at=now, extend_by=p.extend_by, reason=p.reason,
                 current_due_at=clock.due_at,
-                requested_due_at=calendar.add_limit(clock.due_at, p.extend_by))
+                requested_due_at=calendar.extend(clock.due_at, p.extend_by))
             note = p.reason
         case Action.DECIDE_EXTENSION:
             request, state.extension = state.extension, None
@@ -218,11 +217,11 @@ def apply(state: CaseState, cmd: Command, now: datetime,
                 _extend(state, request, now, calendar)
         case Action.REMIND:
             state.clock.reminded_at = now
-            note = f"{STEP_LABELS[p.step]}时限将至，截止{_local(p.due_at)}"
+            note = f"{STEP_LABELS[p.step]}时限将至，截止{local_text(p.due_at)}"
         case Action.OVERDUE:
             clock = state.clock
             clock.overdue, clock.overdue_at = True, clock.overdue_at or now
-            note = f"{STEP_LABELS[p.step]}已超时，截止{_local(p.due_at)}"
+            note = f"{STEP_LABELS[p.step]}已超时，截止{local_text(p.due_at)}"
         case Action.SUPPLEMENT:
             state.supplements += 1
             note, evidence = p.content, p.attachments
@@ -232,9 +231,6 @@ def apply(state: CaseState, cmd: Command, now: datetime,
         case _:
             raise ValueError(f"no transition for {action}")
     state.updated_at = now
-    for clock in state.steps:
-        if clock.completed_at == now and clock.completed_by is None:
-            clock.completed_by = action
     return _event(state, cmd.request_id, action, actor, before, now, note=note, evidence=evidence,
                   payload=p.model_dump(mode="json", exclude={"kind", "policy"}))
 
@@ -265,17 +261,14 @@ def next_timer(state: CaseState) -> tuple[datetime, Command] | None:
     return min(due, key=lambda item: item[0]) if due else None
 
 
-def is_signal(action: Action) -> bool:
-    return action in SIGNAL_ACTIONS
-
-
-def _enter(state: CaseState, stage: Stage, now: datetime, calendar: BusinessCalendar) -> None:
+def _enter(state: CaseState, stage: Stage, now: datetime, calendar: BusinessCalendar,
+           by: Action) -> None:
     state.stage = stage
     state.stage_times[stage] = now
     step = STEP_OF_STAGE.get(stage)
     clock = state.clock
     if clock is not None and (clock.step != step or clock.round != state.round):
-        _stop_clock(state, now)
+        _stop_clock(state, now, by)
     if step and state.clock is None and state.policy and step in state.policy.limits:
         limit = state.policy.limits[step]
         due = calendar.add_limit(now, limit)
@@ -286,10 +279,11 @@ def _enter(state: CaseState, stage: Stage, now: datetime, calendar: BusinessCale
     _set_deadlines(state)
 
 
-def _stop_clock(state: CaseState, now: datetime) -> None:
+def _stop_clock(state: CaseState, now: datetime, by: Action) -> None:
     """The step is done (or handed to someone else): its record stays, its request lapses."""
-    if state.clock is not None:
-        state.clock.completed_at = now
+    clock = state.clock
+    if clock is not None:
+        clock.completed_at, clock.completed_by = now, by
     state.extension = None
 
 
@@ -307,30 +301,27 @@ def _extend(state: CaseState, request: ExtensionRequest, now: datetime,
     clock.due_at = request.requested_due_at
     clock.extensions += 1
     clock.overdue = clock.due_at <= now
-    # One more 催办, at the same share of the extra time.
-    share = state.policy.reminder_share if state.policy else 0.8
+    # One more 催办, at the same share of the extra time (a clock exists only under a policy).
     clock.reminded_at = None
     clock.remind_at = max(now, calendar.share_point(request.current_due_at, request.extend_by,
-                                                    share))
+                                                    state.policy.reminder_share))
     _set_deadlines(state)
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
-
-
-def _next_round(state: CaseState, now: datetime, calendar: BusinessCalendar) -> None:
+def _next_round(state: CaseState, now: datetime, calendar: BusinessCalendar,
+                by: Action) -> None:
     state.round += 1
     state.rectified_by = None
     state.rectification_report = None
     state.rating = None
     state.evaluation = None
     state.recheck_due_at = None
-    _enter(state, Stage.RECTIFYING, now, calendar)
+    _enter(state, Stage.RECTIFYING, now, calendar, by)
 
 
-def _await_recheck(state: CaseState, now: datetime, calendar: BusinessCalendar) -> None:
-    _enter(state, Stage.RECHECK_PENDING, now, calendar)
+def _await_recheck(state: CaseState, now: datetime, calendar: BusinessCalendar,
+                   by: Action) -> None:
+    _enter(state, Stage.RECHECK_PENDING, now, calendar, by)
     days = state.policy.recheck_interval_days if state.policy else 30
     state.recheck_due_at = now + timedelta(days=days)
 

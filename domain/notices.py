@@ -8,7 +8,7 @@ write or a replay produces the same ids and receivers can de-duplicate.
 from datetime import datetime
 
 from domain.actions import Action
-from domain.deadlines import LHASA
+from domain.calendar import local_text
 from domain.lifecycle import STEP_LABELS, place_of
 from domain.models import Audience, CaseEvent, CaseState, Notification
 from domain.whistles import WhistleEvent, WhistleState
@@ -110,6 +110,7 @@ def _responsible_now(state: CaseState) -> tuple[Audience, str | None]:
 
 
 def _local(moment: datetime | str) -> str:
+    # Event payloads carry times as ISO text.
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment.astimezone(LHASA).strftime("%m-%d %H:%M")
+    return local_text(moment, "%m-%d %H:%M")

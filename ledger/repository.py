@@ -30,14 +30,9 @@ class Ledger:
         with Session(self.engine) as session, session.begin():
             session.execute(self._insert(CaseEventRow).values(**event)
                             .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
-            upsert = self._insert(CaseRow).values(**case)
-            # RETURNING tells whether the row moved: rowcount is -1 through the ORM on PostgreSQL.
-            moved = session.execute(upsert.on_conflict_do_update(
-                index_elements=["case_id"],
-                set_={k: upsert.excluded[k] for k in case if k != "case_id"},
-                where=CaseRow.last_seq < upsert.excluded.last_seq).returning(CaseRow.last_seq)).first()
-            if moved:
-                self._project_steps(session, entry.state)
+            if self._advance(session, CaseRow, case, ["case_id"]):
+                self._replace(session, CaseStepRow, _step_values(entry.state),
+                              ["case_id", "position"])
             span = _span_values(entry)
             if span:
                 session.execute(self._insert(StageSpanRow).values(**span)
@@ -45,19 +40,22 @@ class Ledger:
             # Same transaction: a notification is stored exactly when its event is.
             outbox.add(session, entry.notifications, self._insert)
 
-    def _project_steps(self, session: Session, s: CaseState) -> None:
-        for position, clock in enumerate(s.steps):
-            values = dict(case_id=s.case_id, position=position, step=clock.step,
-                          round=clock.round, limit=clock.limit, started_at=clock.started_at,
-                          due_at=clock.due_at, original_due_at=clock.original_due_at,
-                          overdue_at=clock.overdue_at, overdue=clock.overdue,
-                          extensions=clock.extensions, completed_at=clock.completed_at,
-                          completed_by=clock.completed_by.value if clock.completed_by else None,
-                          late=clock.late)
-            upsert = self._insert(CaseStepRow).values(**values)
-            session.execute(upsert.on_conflict_do_update(
-                index_elements=["case_id", "position"],
-                set_={k: upsert.excluded[k] for k in values}))
+    def _advance(self, session: Session, table, values: dict, keys: list[str]) -> bool:
+        """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read
+        from RETURNING: rowcount is -1 through the ORM on PostgreSQL."""
+        upsert = self._insert(table).values(**values)
+        return session.execute(upsert.on_conflict_do_update(
+            index_elements=keys, set_={k: upsert.excluded[k] for k in values if k not in keys},
+            where=table.last_seq < upsert.excluded.last_seq,
+        ).returning(table.last_seq)).first() is not None
+
+    def _replace(self, session: Session, table, rows: list[dict], keys: list[str]) -> None:
+        """Insert or overwrite rows, in one statement."""
+        if not rows:
+            return
+        upsert = self._insert(table).values(rows)
+        session.execute(upsert.on_conflict_do_update(
+            index_elements=keys, set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}))
 
     def record_whistle(self, entry: WhistleEntry) -> None:
         """A whistle's event, its record and its departments' rows; idempotent like `record`."""
@@ -73,23 +71,13 @@ class Ledger:
                            kind=w.kind, status=w.status, reason=w.reason, blown_by=w.blown_by.id,
                            blown_at=w.blown_at, closed_at=w.closed_at, last_seq=w.seq,
                            state=w.model_dump(mode="json"))
-            upsert = self._insert(WhistleRow).values(**whistle)
-            moved = session.execute(upsert.on_conflict_do_update(
-                index_elements=["case_id", "whistle_no"],
-                set_={k: upsert.excluded[k] for k in whistle},
-                where=WhistleRow.last_seq < upsert.excluded.last_seq
-            ).returning(WhistleRow.last_seq)).first()
-            if moved:
-                for s in w.summons:
-                    part = dict(case_id=w.case_id, whistle_no=w.whistle_no,
-                                department=s.department, kind=w.kind,
-                                summoned_at=s.summoned_at, due_at=s.due_at,
-                                reported_at=s.reported_at, late=s.late,
-                                reminders=s.reminders, done_at=s.done_at)
-                    upsert = self._insert(WhistleSummonsRow).values(**part)
-                    session.execute(upsert.on_conflict_do_update(
-                        index_elements=["case_id", "whistle_no", "department"],
-                        set_={k: upsert.excluded[k] for k in part}))
+            if self._advance(session, WhistleRow, whistle, ["case_id", "whistle_no"]):
+                parts = [dict(case_id=w.case_id, whistle_no=w.whistle_no,
+                              department=s.department, kind=w.kind, summoned_at=s.summoned_at,
+                              due_at=s.due_at, reported_at=s.reported_at, late=s.late,
+                              reminders=s.reminders, done_at=s.done_at) for s in w.summons]
+                self._replace(session, WhistleSummonsRow, parts,
+                              ["case_id", "whistle_no", "department"])
             outbox.add(session, entry.notifications, self._insert)
 
     def whistles(self, case_id: str) -> list[WhistleState]:
@@ -144,6 +132,17 @@ def _case_values(s: CaseState) -> dict:
     for stage in STAGE_TIME_COLUMNS:
         values[f"{stage}_at"] = s.stage_times.get(stage)
     return values
+
+
+def _step_values(s: CaseState) -> list[dict]:
+    return [dict(case_id=s.case_id, position=position, step=clock.step, round=clock.round,
+                 limit=clock.limit, started_at=clock.started_at, due_at=clock.due_at,
+                 original_due_at=clock.original_due_at, overdue_at=clock.overdue_at,
+                 overdue=clock.overdue, extensions=clock.extensions,
+                 completed_at=clock.completed_at,
+                 completed_by=clock.completed_by.value if clock.completed_by else None,
+                 late=clock.late)
+            for position, clock in enumerate(s.steps)]
 
 
 def _departments(s: CaseState) -> str:

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from ledger.db import make_engine
 from ledger.outbox import Claim, Outbox
 from notifications.webhook import SendResult, WebhookSender
 from runtime.logging import get_logger
@@ -147,20 +146,17 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
-    """Deliver the outbox to `settings.webhook_urls` until `stop` is set. With no URLs it only
-    waits: notifications keep collecting in the outbox."""
+async def run_relay(settings: Settings, engine: Engine, stop: asyncio.Event) -> None:
+    """Deliver the outbox in the ledger behind `engine` (the worker's own pool) to
+    `settings.webhook_urls` until `stop` is set. With no URLs it only waits: notifications keep
+    collecting in the outbox."""
     secret = settings.webhook_secret.get_secret_value()
     if settings.webhook_urls and not secret:
         log.warning("BIHUAN_WEBHOOK_SECRET is empty: webhooks are signed with an empty key")
     retry = RetryPolicy(initial_seconds=settings.webhook_backoff_initial_seconds,
                         max_seconds=settings.webhook_backoff_max_seconds,
                         max_attempts=settings.webhook_max_attempts)
-    engine = make_engine(settings.ledger_url)
-    try:
-        async with WebhookSender(secret, settings.webhook_timeout_seconds) as sender:
-            relay = OutboxRelay(engine, settings.webhook_urls, sender, retry=retry,
-                                poll_seconds=settings.outbox_poll_seconds)
-            await relay.run(stop)
-    finally:
-        engine.dispose()
+    async with WebhookSender(secret, settings.webhook_timeout_seconds) as sender:
+        relay = OutboxRelay(engine, settings.webhook_urls, sender, retry=retry,
+                            poll_seconds=settings.outbox_poll_seconds)
+        await relay.run(stop)

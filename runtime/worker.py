@@ -43,7 +43,7 @@ async def run_worker(settings: Settings) -> None:
             log.info("worker started", task_queue=settings.task_queue,
                      temporal=settings.temporal_address, namespace=settings.temporal_namespace,
                      webhooks=len(settings.webhook_urls))
-            relay = asyncio.create_task(run_relay(settings, stop))
+            relay = asyncio.create_task(run_relay(settings, engine, stop))
             await stop.wait()
             # Leaving the block finishes in-flight tasks before the process ends.
             log.info("worker stopping")

@@ -7,8 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
-from domain import deadlines
-from domain.calendar import LHASA, WORKING_WINDOWS, BusinessCalendar, parse_limit
+from domain.calendar import LHASA, WORKING_WINDOWS, BusinessCalendar
 
 
 def lhasa(*args) -> datetime:
@@ -140,17 +139,6 @@ def test_extend_counts_from_the_current_deadline():
     due = lhasa(2026, 9, 30, 18, 30)
     assert NATIONAL_2026.extend(due, "1wd") == lhasa(2026, 10, 8, 18, 30)
     assert NATIONAL_2026.extend(due, "2wh") == lhasa(2026, 10, 8, 11, 30)
-
-
-def test_the_old_deadlines_module_still_works_and_takes_a_calendar():
-    start = lhasa(2026, 9, 30, 10, 0)
-    assert deadlines.add_limit(start, "1wd") == lhasa(2026, 10, 1, 18, 30)  # no holidays
-    assert deadlines.add_limit(start, "1wd", NATIONAL_2026) == lhasa(2026, 10, 8, 18, 30)
-    assert deadlines.parse_limit("30m") == parse_limit("30m") == (30, "m")
-    assert deadlines.LHASA is LHASA and deadlines.WORKING_WINDOWS == WORKING_WINDOWS
-
-
-# ── working time and share points ────────────────────────────────────────────────────────────
 
 
 def test_working_time_between():

@@ -6,11 +6,14 @@ import pytest
 
 from domain import lifecycle
 from domain.actions import ALLOWED_ROLES, ALLOWED_STAGES, Action, actions_allowed_in
-from domain.deadlines import LHASA, add_limit, parse_limit
+from domain.calendar import LHASA, BusinessCalendar, parse_limit
 from domain.errors import REFUSAL_STATUS, Refusal
 from domain.roles import Role
 from domain.stages import TERMINAL_STAGES, Stage
 from tests.factories import DISPATCHER, INSPECTOR, OFFICER, cmd, intake, policy
+
+# Monday to Friday office hours, no holidays.
+add_limit = BusinessCalendar().add_limit
 
 
 def lhasa(*args) -> datetime:

@@ -293,10 +293,10 @@ async def test_run_delivers_until_stopped(any_ledger, catalog, receiver, sender)
 
 async def test_run_relay_delivers_with_what_the_settings_say(tmp_path, catalog, receiver):
     ledger = sqlite_ledger(tmp_path)
-    settings = Settings(ledger_url=str(ledger.engine.url), webhook_urls=[receiver.url],
-                        webhook_secret="from-settings", outbox_poll_seconds=0.05)
+    settings = Settings(webhook_urls=[receiver.url], webhook_secret="from-settings",
+                        outbox_poll_seconds=0.05)
     stop = asyncio.Event()
-    running = asyncio.create_task(run_relay(settings, stop))
+    running = asyncio.create_task(run_relay(settings, ledger.engine, stop))
     (n,) = recorded(ledger, catalog)
     await _until(lambda: receiver.requests)
     stop.set()

@@ -11,7 +11,7 @@ from domain.models import Urgency
 from domain.stages import Stage
 from tests.factories import (COMMUNITY, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER, OFFICER,
                              SUPERVISOR)
-from tests.workflow_steps import act, case_worker, refused, starter
+from tests.workflow_steps import act, case_worker, refused, sent_to, starter
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
@@ -64,10 +64,6 @@ def near(actual: datetime, expected: datetime) -> bool:
 
 def actions(ledger, handle: WorkflowHandle) -> list[str]:
     return [e.action.value for e in ledger.history(handle.id)]
-
-
-def sent_to(ledger, handle: WorkflowHandle):
-    return [entry.notification for entry in ledger.outbox.for_case(handle.id)]
 
 
 async def state(handle: WorkflowHandle):

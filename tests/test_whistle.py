@@ -14,7 +14,7 @@ from domain.roles import Role
 from domain.stages import Stage
 from domain.whistles import WhistleCommand, whistle_workflow_id
 from tests.factories import COMMUNITY, MUNICIPAL_OFFICER, OFFICER, SUPERVISOR
-from tests.workflow_steps import act, case_worker, rectify, refused, starter
+from tests.workflow_steps import act, case_worker, rectify, refused, sent_to, starter
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
 
@@ -67,10 +67,6 @@ async def whistle_refused(env, handle, no, kind, actor, **fields) -> Application
     with pytest.raises(WorkflowUpdateFailedError) as info:
         await on_whistle(env, handle, no, kind, actor, **fields)
     return info.value.cause
-
-
-def sent_to(ledger, handle: WorkflowHandle):
-    return [entry.notification for entry in ledger.outbox.for_case(handle.id)]
 
 
 async def case_state(handle: WorkflowHandle):

@@ -79,3 +79,8 @@ async def to_recheck_pending(handle: WorkflowHandle) -> None:
     await act(handle, "evaluate", HOTLINE, rating="满意")
 
 
+
+
+def sent_to(ledger: Ledger, handle: WorkflowHandle):
+    """The notifications the case's events put in the outbox."""
+    return [entry.notification for entry in ledger.outbox.for_case(handle.id)]

@@ -7,23 +7,23 @@ child workflows and hands every transition, with the notifications it causes, to
 
 import asyncio
 from collections import deque
-from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ledger import LEDGER_RETRY, LEDGER_WRITE_TIMEOUT, LedgerActivities
+    from activities.ledger import LedgerActivities
     from domain import lifecycle, notices
     from domain.actions import SIGNAL_ACTIONS, Action
     from domain.errors import Refusal
-    from domain.models import (ActionResult, CaseEvent, CaseIntake, CaseState, Command,
-                               LedgerEntry, WhistleClosedPayload)
+    from domain.models import (SYSTEM_ACTOR, ActionResult, CaseEvent, CaseIntake, CaseState,
+                               Command, LedgerEntry, WhistleClosedPayload)
     from domain.roles import Role
     from domain.stages import TERMINAL_STAGES
     from domain.whistles import WhistleStart
     from workflows import search_attributes as sa
-    from workflows.whistle import WhistleOutcome, WhistleWorkflow
+    from workflows.shared import refused, timer_fired, write_ledger
+    from workflows.whistle import WhistleWorkflow
 
 SEEN_SIGNAL_IDS = 500
 
@@ -47,9 +47,9 @@ class CaseWorkflow:
     async def run(self, intake: CaseIntake) -> CaseState:
         await self._write(self._opening)
         while self._state.stage not in TERMINAL_STAGES:
-            timer = lifecycle.next_timer(self._state)
-            due, on_expiry = timer if timer else (None, None)
-            if not await self._moved_before(due):
+            due, on_expiry = lifecycle.next_timer(self._state) or (None, None)
+            moves = self._moves
+            if await timer_fired(due, lambda: self._moves != moves):
                 await self._transition(on_expiry)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
@@ -103,36 +103,22 @@ class CaseWorkflow:
 
     async def _follow_whistle(self, handle: workflow.ChildWorkflowHandle, no: int) -> None:
         try:
-            outcome: WhistleOutcome = await handle
+            closed: WhistleClosedPayload = await handle
         except ChildWorkflowError as err:
             # Terminated or failed from outside: the case must not stay escalated for ever.
-            outcome = WhistleOutcome(status="ended", note=f"吹哨流程中止：{err.cause or err}")
-        await self._transition(lifecycle.system_command(
-            Action.WHISTLE_CLOSED, f"whistle_closed:{no}",
-            **WhistleClosedPayload(whistle_no=no, status=outcome.status,
-                                   late_departments=outcome.late_departments,
-                                   note=outcome.note).model_dump(exclude={"kind"})))
-
-    async def _moved_before(self, due: datetime | None) -> bool:
-        moves = self._moves
-        # Never a zero timeout: wait_condition reads 0 as "no timeout".
-        timeout = max(due - workflow.now(), timedelta(seconds=1)) if due else None
-        try:
-            await workflow.wait_condition(lambda: self._moves != moves, timeout=timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+            closed = WhistleClosedPayload(whistle_no=no, status="ended",
+                                          note=f"吹哨流程中止：{err.cause or err}")
+        await self._transition(Command(request_id=f"whistle_closed:{no}", actor=SYSTEM_ACTOR,
+                                       payload=closed))
 
     def _check(self, cmd: Command) -> None:
-        if cmd.action in SIGNAL_ACTIONS or cmd.actor.role == Role.SYSTEM:
-            raise ApplicationError(f"{cmd.action.value} is not an action a request can take.",
-                                   {"code": "not_an_action"}, type="not_an_action",
-                                   non_retryable=True)
         try:
+            if cmd.action in SIGNAL_ACTIONS or cmd.actor.role == Role.SYSTEM:
+                raise Refusal("not_an_action",
+                              f"{cmd.action.value} is not an action a request can take.")
             lifecycle.check(self._state, cmd, workflow.now())
         except Refusal as refusal:
-            raise ApplicationError(refusal.message, {"code": refusal.code, **refusal.details},
-                                   type=refusal.code, non_retryable=True) from None
+            raise refused(refusal) from None
 
     async def _transition(self, cmd: Command) -> ActionResult:
         before = self._state.stage
@@ -156,9 +142,7 @@ class CaseWorkflow:
 
     async def _write(self, entry: LedgerEntry) -> None:
         self._publish_search_attributes()
-        await workflow.execute_local_activity_method(
-            LedgerActivities.record, entry,
-            start_to_close_timeout=LEDGER_WRITE_TIMEOUT, retry_policy=LEDGER_RETRY)
+        await write_ledger(LedgerActivities.record, entry)
 
     def _publish_search_attributes(self) -> None:
         # Only what changed: every upsert is one more history event.

@@ -6,25 +6,17 @@ passes, and keeps reminding until they report in (事不完、人不撤). The wh
 part is done or a supervisor ends it; the case then returns to rectifying.
 """
 
-import asyncio
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ledger import LEDGER_RETRY, LEDGER_WRITE_TIMEOUT, LedgerActivities
+    from activities.ledger import LedgerActivities
     from domain import notices, whistles
     from domain.errors import Refusal
-    from domain.models import Model
+    from domain.models import WhistleClosedPayload
     from domain.roles import Role
-    from domain.whistles import WhistleCommand, WhistleEntry, WhistleEvent, WhistleStart, WhistleState
-
-
-class WhistleOutcome(Model):
-    status: str
-    late_departments: list[str] = []
-    note: str = ""
+    from domain.whistles import (WhistleCommand, WhistleEntry, WhistleEvent, WhistleStart,
+                                 WhistleState)
+    from workflows.shared import refused, timer_fired, write_ledger
 
 
 @workflow.defn
@@ -37,21 +29,19 @@ class WhistleWorkflow:
         self._moves = 0
 
     @workflow.run
-    async def run(self, start: WhistleStart) -> WhistleOutcome:
+    async def run(self, start: WhistleStart) -> WhistleClosedPayload:
         await self._write(self._opening)
         while self._state.status == "open":
-            timer = whistles.next_timer(self._state)
+            due, on_expiry = whistles.next_timer(self._state) or (None, None)
             moves = self._moves
-            timeout = (max(timer[0] - workflow.now(), timedelta(seconds=1)) if timer else None)
-            try:
-                await workflow.wait_condition(lambda: self._moves != moves, timeout=timeout)
-            except asyncio.TimeoutError:
-                await self._transition(timer[1])
+            if await timer_fired(due, lambda: self._moves != moves):
+                await self._transition(on_expiry)
         await workflow.wait_condition(workflow.all_handlers_finished)
         s = self._state
         note = ("各部门均已办结" if s.status == "completed"
                 else f"{s.ended_by.name or s.ended_by.id}结束吹哨：{s.end_reason}")
-        return WhistleOutcome(status=s.status, late_departments=s.late_departments, note=note)
+        return WhistleClosedPayload(whistle_no=s.whistle_no, status=s.status,
+                                    late_departments=s.late_departments, note=note)
 
     @workflow.update
     async def act(self, cmd: WhistleCommand) -> WhistleState:
@@ -68,14 +58,12 @@ class WhistleWorkflow:
         return self._state
 
     def _check(self, cmd: WhistleCommand) -> None:
-        if cmd.actor.role == Role.SYSTEM:
-            raise ApplicationError("Timers are not requests.", {"code": "not_an_action"},
-                                   type="not_an_action", non_retryable=True)
         try:
+            if cmd.actor.role == Role.SYSTEM:
+                raise Refusal("not_an_action", "Timers are not requests.")
             whistles.check(self._state, cmd)
         except Refusal as refusal:
-            raise ApplicationError(refusal.message, {"code": refusal.code, **refusal.details},
-                                   type=refusal.code, non_retryable=True) from None
+            raise refused(refusal) from None
 
     async def _transition(self, cmd: WhistleCommand) -> None:
         event = whistles.apply(self._state, cmd, workflow.now(), self._calendar)
@@ -88,6 +76,4 @@ class WhistleWorkflow:
                             notifications=notices.for_whistle_event(event, state))
 
     async def _write(self, entry: WhistleEntry) -> None:
-        await workflow.execute_local_activity_method(
-            LedgerActivities.record_whistle, entry,
-            start_to_close_timeout=LEDGER_WRITE_TIMEOUT, retry_policy=LEDGER_RETRY)
+        await write_ledger(LedgerActivities.record_whistle, entry)

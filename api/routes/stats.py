@@ -17,7 +17,7 @@ from api.deps import Service
 from api.errors import ApiError, ErrorBody
 from api.export import MEDIA_TYPES, export_response
 from config.catalog import Catalog
-from domain.calendar import LHASA
+from domain.calendar import LHASA, local_text
 from domain.errors import Refusal
 from domain.models import SOURCE_LABELS, Actor, Source
 from domain.roles import Role
@@ -404,7 +404,7 @@ def _stats_headers(group_by: GroupBy) -> list[str]:
 
 
 def _stats_cells(v: StatsRow) -> list:
-    cells = [v.group_label, v.period, _local(v.period_start), _local(v.period_end)]
+    cells = [v.group_label, v.period, local_text(v.period_start), local_text(v.period_end)]
     cells += [getattr(v, name).value for name in COUNTS]
     for name in RATES:
         rate = getattr(v, name)
@@ -420,10 +420,6 @@ def _hours(seconds: float | None) -> float | None:
 
 def _lhasa(moment: datetime) -> datetime:
     return moment.astimezone(LHASA)
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone(LHASA).strftime("%Y-%m-%d %H:%M")
 
 
 def _span_name(query: PeriodQuery) -> str:

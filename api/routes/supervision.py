@@ -20,7 +20,7 @@ from api.deps import Service
 from api.errors import ApiError, ErrorBody
 from api.export import MEDIA_TYPES, export_response
 from config.catalog import URGENCY_LABELS, Catalog
-from domain.calendar import LHASA
+from domain.calendar import LHASA, local_text
 from domain.models import RATING_LABELS, SOURCE_LABELS, Actor
 from domain.stages import STAGE_LABELS
 from ledger.queries import (DEFAULT_LIMIT, MAX_LIMIT, CaseFilter, CaseSummary, InvalidCursor,
@@ -131,7 +131,7 @@ def export_row(s: CaseSummary, catalog: Catalog) -> list:
 
 
 def _local(moment: datetime | None) -> str | None:
-    return moment.astimezone(LHASA).strftime("%Y-%m-%d %H:%M") if moment else None
+    return local_text(moment) if moment else None
 
 
 def _shortened(text: str) -> str:
