@@ -13,8 +13,8 @@ from domain.actions import Action
 from domain.models import CaseEvent, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
 from ledger import outbox, rollups
-from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStepRow, StageSpanRow,
-                           WhistleEventRow, WhistleRow, WhistleSummonsRow)
+from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStateRow, CaseStepRow,
+                           StageSpanRow, WhistleEventRow, WhistleRow, WhistleSummonsRow)
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -41,6 +41,9 @@ class Ledger:
             before = rollups.contribution(facts, spans)
             if self._advance(session, CaseRow, case, ["case_id"]):
                 facts = rollups.facts_of(case)
+                self._replace(session, CaseStateRow, [dict(
+                    case_id=case["case_id"], last_seq=case["last_seq"],
+                    state=entry.state.model_dump(mode="json"))], ["case_id"])
                 self._replace(session, CaseStepRow, _step_values(entry.state),
                               ["case_id", "position"])
             span = _span_values(entry)
@@ -113,7 +116,8 @@ class Ledger:
 
     def case(self, case_id: str) -> CaseState | None:
         with Session(self.engine) as session:
-            state = session.scalar(select(CaseRow.state).where(CaseRow.case_id == case_id))
+            state = session.scalar(select(CaseStateRow.state)
+                                   .where(CaseStateRow.case_id == case_id))
         return CaseState.model_validate(state) if state is not None else None
 
     def case_id_for(self, source: str, external_id: str) -> str | None:
@@ -143,7 +147,7 @@ def _case_values(s: CaseState) -> dict:
         evaluation=s.evaluation, opened_by=s.opened_by, departments=_departments(s),
         **_step_counts(s),
         due_at=s.clock.due_at if s.clock else None, created_at=s.created_at,
-        updated_at=s.updated_at, last_seq=s.seq, state=s.model_dump(mode="json"))
+        updated_at=s.updated_at, last_seq=s.seq)
     for stage in STAGE_TIME_COLUMNS:
         values[f"{stage}_at"] = s.stage_times.get(stage)
     return values

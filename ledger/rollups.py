@@ -17,10 +17,11 @@ shortest or longest stay of its band and otherwise lies inside the band (see `pe
 
 import math
 from collections import defaultdict
+from itertools import groupby
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, delete, select
+from sqlalchemy import Connection, case, delete, func, insert, null, select
 from sqlalchemy.orm import Session
 
 from domain.calendar import LHASA
@@ -185,25 +186,31 @@ def _bound(current, offered, better: Callable):
                 (better(offered, current), offered), else_=current)
 
 
-def recompute(connection: Connection, insert: Callable, batch: int = 2000) -> int:
+def recompute(connection: Connection) -> int:
     """Build both roll-ups afresh from the cases and their stays (a migration, a rebuilt or
-    bulk-loaded ledger); the caller commits. Returns the cases read."""
+    bulk-loaded ledger); the caller commits. Cases are read a batch at a time with their stays,
+    so memory holds the roll-ups, not the ledger. Returns the cases read."""
     connection.execute(delete(StatsRollupRow))
     connection.execute(delete(StageTimeRollupRow))
     counts: dict[Key, list[int]] = defaultdict(lambda: [0] * len(ROLLUP_COUNTS))
-    stages: dict[StageKey, list[float]] = {}
-    spans_by_case: dict[str, list[Span]] = defaultdict(list)
-    for case_id, stage, band, seconds in connection.execute(
-            select(StageSpanRow.case_id, StageSpanRow.stage, StageSpanRow.bucket,
-                   StageSpanRow.seconds)).yield_per(10_000):
-        spans_by_case[case_id].append((stage, band, seconds))
+    stages: dict[StageKey, list] = {}
+    # One row per stay (or one for a case without any), a case's rows side by side: compared
+    # for equality only, since the database's collation may order ids unlike Python.
+    rows = connection.execute(
+        select(CaseRow.case_id, *(getattr(CaseRow, c) for c in FACT_COLUMNS),
+               StageSpanRow.stage.label("span_stage"), StageSpanRow.bucket,
+               StageSpanRow.seconds)
+        .outerjoin(StageSpanRow, StageSpanRow.case_id == CaseRow.case_id)
+        .order_by(CaseRow.case_id)).yield_per(10_000)
     cases = 0
-    for row in connection.execute(select(CaseRow.case_id, *(getattr(CaseRow, c)
-                                                           for c in FACT_COLUMNS))
-                                  ).yield_per(5_000):
+    for _, group in groupby(rows, key=lambda r: r.case_id):
+        group = list(group)
         cases += 1
-        case_counts_, case_stages = contribution(dict(row._mapping),
-                                                 spans_by_case.pop(row.case_id, []))
+        own: list[Span] = [(r.span_stage, r.bucket, r.seconds) for r in group
+                           if r.span_stage is not None]
+        row = group[0]
+        facts = {c: row._mapping[c] for c in FACT_COLUMNS}
+        case_counts_, case_stages = contribution(facts, own)
         for key, values in case_counts_.items():
             total = counts[key]
             for i, v in enumerate(values):
@@ -216,24 +223,32 @@ def recompute(connection: Connection, insert: Callable, batch: int = 2000) -> in
                 found[0] += n
                 found[1] += total
                 found[2], found[3] = min(found[2], low), max(found[3], high)
-    items = sorted(counts.items())
-    for start in range(0, len(items), batch):
-        add(connection, insert, (dict(items[start:start + batch]), {}))
-    items = sorted(stages.items())
-    for start in range(0, len(items), batch):
-        add(connection, insert, ({}, dict(items[start:start + batch])))
+    if counts:
+        connection.execute(insert(StatsRollupRow), [
+            dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, v)))
+            for k, v in sorted(counts.items())])
+    if stages:
+        connection.execute(insert(StageTimeRollupRow), [
+            dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=v[0],
+                 micros=v[1], min_seconds=v[2], max_seconds=v[3])
+            for k, v in sorted(stages.items())])
     return cases
 
 
-def rows_for(months: Sequence[str], dim: str):
-    """The roll-up rows of these months for one grouping: counts, then stays by band."""
-    counts = (select(StatsRollupRow.month, StatsRollupRow.value,
-                     *(getattr(StatsRollupRow, c) for c in ROLLUP_COUNTS))
-              .where(StatsRollupRow.month.in_(months), StatsRollupRow.dim == dim,
-                     StatsRollupRow.found > 0))
+def rows_for(months: Sequence[str], dim: str, by_month: bool):
+    """The roll-ups of these months for one grouping, summed over the months unless `by_month`:
+    (month or None, value, *ROLLUP_COUNTS), then (month or None, value, stage, band, stays,
+    µs, shortest, longest)."""
+    r = StatsRollupRow
+    month = r.month if by_month else null()
+    counts = (select(month, r.value, *(func.sum(getattr(r, c)) for c in ROLLUP_COUNTS))
+              .where(r.month.in_(months), r.dim == dim)
+              .group_by(*([r.month] if by_month else []), r.value)
+              .having(func.sum(r.found) > 0))
     t = StageTimeRollupRow
-    stages = (select(t.month, t.value, t.stage, t.bucket, t.spans, t.micros, t.min_seconds,
-                     t.max_seconds)
-              .where(and_(t.month.in_(months), t.dim == dim, t.spans > 0)))
+    month = t.month if by_month else null()
+    stages = (select(month, t.value, t.stage, t.bucket, func.sum(t.spans), func.sum(t.micros),
+                     func.min(t.min_seconds), func.max(t.max_seconds))
+              .where(t.month.in_(months), t.dim == dim, t.spans > 0)
+              .group_by(*([t.month] if by_month else []), t.value, t.stage, t.bucket))
     return counts, stages
-

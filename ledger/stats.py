@@ -280,7 +280,7 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
             # figures disagree (SQLite reads each statement on its own snapshot).
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         if months:
-            counts, stages = rollups.rows_for(months, group_by or "all")
+            counts, stages = rollups.rows_for(months, group_by or "all", interval == "month")
             for month, value, *values in conn.execute(counts):
                 tally(value or None if group_by else None,
                       month_bucket.get(month, 0)).add_counts(values)

@@ -59,7 +59,7 @@ class CaseRow(Base):
     rebounds: Mapped[int] = mapped_column(Integer)
     rating: Mapped[str | None] = mapped_column(String(24))
     # The step the case waits on now is past its deadline, and that deadline.
-    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # What the supervisors' statistics count (see api/stats docs for the definitions).
     whistles: Mapped[int] = mapped_column(Integer, default=0)
@@ -92,9 +92,10 @@ class CaseRow(Base):
     invalid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sequence number of the newest event applied: older projections never overwrite newer.
     last_seq: Mapped[int] = mapped_column(Integer)
-    state: Mapped[dict] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_cases_source_external_id", "source", "external_id"),
+                      # The overdue board, whole or by district or team: counted in the index.
+                      Index("ix_cases_overdue_district_team", "overdue", "district", "team"),
                       # The case list's keyset pages by last update (ledger/queries.py).
                       Index("ix_cases_updated_at_case_id", "updated_at", "case_id"),
                       # Statistics read a period's cases from the index alone (ledger/stats.py).
@@ -102,6 +103,16 @@ class CaseRow(Base):
                             "street", "community", "category", "source", "rating", "evaluation",
                             "first_verification", "rebounds", "rechecks", "accept_signed",
                             "accept_on_time", "rectify_submitted", "rectify_on_time", "case_id"))
+
+
+class CaseStateRow(Base):
+    """A case's whole state as of cases.last_seq, as JSON (~2 KB). Kept apart so the lists and
+    counts that read `cases` row by row read narrow rows."""
+    __tablename__ = "case_states"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict] = mapped_column(JSON)
 
 
 class CaseEventRow(Base):
@@ -285,6 +296,7 @@ class StatsRollupRow(Base):
     dim 'all' with value '', or team / district / street / category / source with the case's
     value ('' where it has none). Kept current by every ledger write."""
     __tablename__ = "stats_rollup"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
     dim: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -310,6 +322,8 @@ class StageTimeRollupRow(Base):
     """Stays in a stage of the valid cases created in a Lhasa month, per grouping as in
     stats_rollup, counted per duration band: how many, their total, shortest and longest."""
     __tablename__ = "stage_time_rollup"
+    # SQLite: rows live in the primary key's order, so a month's grouping is one range read.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     dim: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -59,7 +59,7 @@ def tables(ledger) -> tuple[dict, dict]:
 
 def rebuilt(ledger) -> tuple[dict, dict]:
     with ledger.engine.begin() as conn:
-        rollups.recompute(conn, ledger._insert)
+        rollups.recompute(conn)
     return tables(ledger)
 
 
@@ -154,6 +154,7 @@ def test_the_migration_builds_rollups_for_a_ledger_that_has_cases(blank, catalog
         bands = conn.execute(text("SELECT case_id, seq, bucket FROM stage_spans "
                                   "ORDER BY case_id, seq")).all()
     assert any(c[1] for c in counters) and bands
+    state = blank.case("hotline-E5")
     url = blank.engine.url.render_as_string(hide_password=False)
     blank.engine.dispose()
 
@@ -172,6 +173,7 @@ def test_the_migration_builds_rollups_for_a_ledger_that_has_cases(blank, catalog
         assert conn.execute(text("SELECT case_id, seq, bucket FROM stage_spans "
                                  "ORDER BY case_id, seq")).all() == bands
     assert tables(blank) == before
+    assert blank.case("hotline-E5") == state and state.rebounds == 2
     assert [(figures(r), stage_times(r)) for r in stats.case_stats(
         blank.engine, *NOVEMBER, "team", None, SUPERVISOR)] == before_figures
 

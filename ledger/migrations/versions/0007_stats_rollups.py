@@ -1,5 +1,7 @@
-"""statistics at scale: step counters on cases, duration bands on stage_spans, and the monthly
-roll-ups stats_rollup and stage_time_rollup, built from what the ledger already holds
+"""statistics and lists at scale: step counters on cases, duration bands on stage_spans, the
+monthly roll-ups stats_rollup and stage_time_rollup built from what the ledger already holds,
+the case state JSON moved to case_states so `cases` rows are narrow, and an index for overdue
+cases by district and team
 
 Revision ID: 0007
 Revises: 0006
@@ -7,7 +9,6 @@ Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger import rollups
 
@@ -34,6 +35,17 @@ COUNTS = ['found', 'open', 'closed', 'invalid', 'rated', 'no_response', 'passed'
 
 def upgrade() -> None:
     bind = op.get_bind()
+    op.create_table('case_states',
+                    sa.Column('case_id', sa.String(length=128), nullable=False),
+                    sa.Column('last_seq', sa.Integer(), nullable=False),
+                    sa.Column('state', sa.JSON(), nullable=False),
+                    sa.PrimaryKeyConstraint('case_id', name='pk_case_states'))
+    op.execute("INSERT INTO case_states (case_id, last_seq, state) "
+               "SELECT case_id, last_seq, state FROM cases")
+    with op.batch_alter_table('cases') as batch:
+        batch.drop_column('state')
+        batch.drop_index('ix_cases_overdue')
+        batch.create_index('ix_cases_overdue_district_team', ['overdue', 'district', 'team'])
     with op.batch_alter_table('cases') as batch:
         for column in STEP_COUNTERS:
             batch.add_column(sa.Column(column, sa.Integer(), nullable=False, server_default='0'))
@@ -66,7 +78,8 @@ def upgrade() -> None:
 
     op.create_table('stats_rollup', *key(),
                     *(sa.Column(c, sa.Integer(), nullable=False) for c in COUNTS),
-                    sa.PrimaryKeyConstraint('month', 'dim', 'value', name='pk_stats_rollup'))
+                    sa.PrimaryKeyConstraint('month', 'dim', 'value', name='pk_stats_rollup'),
+                    sqlite_with_rowid=False)
     op.create_table('stage_time_rollup', *key(),
                     sa.Column('stage', sa.String(length=24), nullable=False),
                     sa.Column('bucket', sa.Integer(), nullable=False),
@@ -75,9 +88,9 @@ def upgrade() -> None:
                     sa.Column('min_seconds', sa.Float(), nullable=True),
                     sa.Column('max_seconds', sa.Float(), nullable=True),
                     sa.PrimaryKeyConstraint('month', 'dim', 'value', 'stage', 'bucket',
-                                            name='pk_stage_time_rollup'))
-    insert = postgresql.insert if bind.dialect.name == 'postgresql' else sqlite.insert
-    rollups.recompute(bind, insert)
+                                            name='pk_stage_time_rollup'),
+                    sqlite_with_rowid=False)
+    rollups.recompute(bind)
 
 
 def downgrade() -> None:
@@ -92,3 +105,10 @@ def downgrade() -> None:
         for column in STEP_COUNTERS:
             batch.drop_column(column)
     op.create_index('ix_cases_stats_cohort', 'cases', OLD_COHORT)
+    with op.batch_alter_table('cases') as batch:
+        batch.add_column(sa.Column('state', sa.JSON(), nullable=True))
+        batch.drop_index('ix_cases_overdue_district_team')
+        batch.create_index('ix_cases_overdue', ['overdue'])
+    op.execute("UPDATE cases SET state = (SELECT s.state FROM case_states s "
+               "WHERE s.case_id = cases.case_id)")
+    op.drop_table('case_states')
