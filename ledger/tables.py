@@ -47,9 +47,9 @@ class CaseRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str | None] = mapped_column(String(128))
     category: Mapped[str | None] = mapped_column(String(64), index=True)
-    team: Mapped[str | None] = mapped_column(String(64), index=True)
+    team: Mapped[str | None] = mapped_column(String(64))
     urgency: Mapped[str] = mapped_column(String(16))
-    district: Mapped[str] = mapped_column(String(64), index=True)
+    district: Mapped[str] = mapped_column(String(64))
     street: Mapped[str | None] = mapped_column(String(64))
     community: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(Text)
@@ -94,6 +94,9 @@ class CaseRow(Base):
     last_seq: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_cases_source_external_id", "source", "external_id"),
+                      # A team's or a district's cases in some stages, counted in the index.
+                      Index("ix_cases_team_stage", "team", "stage"),
+                      Index("ix_cases_district_stage", "district", "stage"),
                       # The overdue board, whole or by district or team: counted in the index.
                       Index("ix_cases_overdue_district_team", "overdue", "district", "team"),
                       # The case list's keyset pages by last update (ledger/queries.py).

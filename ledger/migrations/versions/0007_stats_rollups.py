@@ -1,7 +1,7 @@
 """statistics and lists at scale: step counters on cases, duration bands on stage_spans, the
 monthly roll-ups stats_rollup and stage_time_rollup built from what the ledger already holds,
-the case state JSON moved to case_states so `cases` rows are narrow, and an index for overdue
-cases by district and team
+the case state JSON moved to case_states so `cases` rows are narrow, and indexes that count a
+team's or district's cases by stage and the overdue ones by district and team
 
 Revision ID: 0007
 Revises: 0006
@@ -46,6 +46,10 @@ def upgrade() -> None:
         batch.drop_column('state')
         batch.drop_index('ix_cases_overdue')
         batch.create_index('ix_cases_overdue_district_team', ['overdue', 'district', 'team'])
+        batch.drop_index('ix_cases_team')
+        batch.create_index('ix_cases_team_stage', ['team', 'stage'])
+        batch.drop_index('ix_cases_district')
+        batch.create_index('ix_cases_district_stage', ['district', 'stage'])
     with op.batch_alter_table('cases') as batch:
         for column in STEP_COUNTERS:
             batch.add_column(sa.Column(column, sa.Integer(), nullable=False, server_default='0'))
@@ -109,6 +113,10 @@ def downgrade() -> None:
         batch.add_column(sa.Column('state', sa.JSON(), nullable=True))
         batch.drop_index('ix_cases_overdue_district_team')
         batch.create_index('ix_cases_overdue', ['overdue'])
+        batch.drop_index('ix_cases_team_stage')
+        batch.create_index('ix_cases_team', ['team'])
+        batch.drop_index('ix_cases_district_stage')
+        batch.create_index('ix_cases_district', ['district'])
     op.execute("UPDATE cases SET state = (SELECT s.state FROM case_states s "
                "WHERE s.case_id = cases.case_id)")
     op.drop_table('case_states')
