@@ -162,15 +162,21 @@ class CaseService:
             if await run_in_threadpool(self.ledger.case, body.duplicate_of) is None:
                 raise ApiError(422, "unknown_case",
                                f"duplicate_of names case {body.duplicate_of}, which does not exist.")
-        cmd = Command(request_id=request_id, actor=actor, payload=payload)
-        handle = self.client.get_workflow_handle(case_id)
-        result: ActionResult = await self._update(
-            case_id, handle.execute_update(CaseWorkflow.act, cmd, id=request_id), request_id)
+        result = await self.apply(case_id, Command(request_id=request_id, actor=actor,
+                                                   payload=payload))
         if result.action != action:
             raise ApiError(422, "idempotency_key_reused",
                            f"Idempotency-Key {request_id} was already used for "
                            f"'{result.action.value}', not '{action.value}'.")
         return result
+
+    async def apply(self, case_id: str, cmd: Command) -> ActionResult:
+        """Send an action, already authorised, to the case's workflow; the request id is the
+        update id, so a repeat gets the first outcome."""
+        handle = self.client.get_workflow_handle(case_id)
+        return await self._update(
+            case_id, handle.execute_update(CaseWorkflow.act, cmd, id=cmd.request_id),
+            cmd.request_id)
 
     async def _update(self, case_id: str, update, request_id: str):
         """Await an update, turning each way it can fail into the caller's answer."""

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from domain.models import CaseEvent, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
-from ledger import outbox
+from ledger import hotline, outbox
 from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStepRow, StageSpanRow,
                            WhistleEventRow, WhistleRow, WhistleSummonsRow)
 
@@ -37,8 +37,11 @@ class Ledger:
             if span:
                 session.execute(self._insert(StageSpanRow).values(**span)
                                 .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
-            # Same transaction: a notification is stored exactly when its event is.
-            outbox.add(session, entry.notifications, self._insert)
+            # Same transaction: a notification is stored exactly when its event is. Hotline
+            # callbacks are derived here, not in the workflow, so recorded histories replay as
+            # they are and a rebuild recreates them too.
+            outbox.add(session, entry.notifications + hotline.callbacks(session, entry),
+                       self._insert)
 
     def _advance(self, session: Session, table, values: dict, keys: list[str]) -> bool:
         """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read
