@@ -25,12 +25,13 @@ class Receiver:
     """An HTTP server on a port of its own that records every POST and can be told to answer
     the next requests with an error, or not at all for a while."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """On a free port, or on `port` (a receiver coming back where it was)."""
         self.requests: list[Received] = []
         self._faults: list[dict] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/bihuan"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
