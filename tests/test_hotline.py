@@ -10,10 +10,14 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.outbox import Outbox
 from ledger.tables import CaseRow, HotlineTicketRow
+from notifications.relay import OutboxRelay
 from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, act, get, history,
                               ticket)
 from tests.factories import bearer
+from tests.test_hotline_callbacks import Platform
+from tests.test_outbox import FAST, receiver, receivers, sender  # noqa: F401
 
 # Lhasa's old town; each test picks a spot of its own far from the others.
 LHASA_LAT, LHASA_LNG = 29.6535, 91.1335
@@ -224,3 +228,26 @@ async def test_an_unresolved_unsatisfied_result_sends_the_case_to_community_revi
     assert answer.json()["to_stage"] == "reviewing"
     bad = await follow_up(api, order["ticket_no"], {"rating": "还行", "resolved": True})
     assert (bad.status_code, bad.json()["code"]) == (422, "invalid_input")
+
+
+async def test_the_platform_hears_of_each_step_of_a_real_case_with_every_merged_ticket(
+        api, ledger, receiver, sender):  # noqa: F811
+    lat, lng = spot()
+    order = work_order("0301", at=(lat, lng))
+    case_id = (await deliver(api, order, expect=201)).json()["case_id"]
+    await projected(ledger, case_id)
+    repeat = work_order("0301", at=(lat, lng), caller={"phone": "13900000002"})
+    assert (await deliver(api, repeat, expect=200)).json()["outcome"] == "merged"
+    await to_evaluating(api, case_id)
+    rated = await follow_up(api, order["ticket_no"], {"rating": "基本满意", "resolved": True})
+    assert rated.json()["to_stage"] == "recheck_pending"
+
+    relay = OutboxRelay(ledger.engine, [receiver.url], sender, retry=FAST,
+                        outbox=Outbox(ledger.engine, audiences=["hotline"]))
+    await relay.drain_once()
+    heard = Platform(receiver).callbacks(case_id)
+    assert [(b["kind"], b["data"]["tickets"]) for b in heard] == [
+        (f"hotline_{kind}", [order["ticket_no"], repeat["ticket_no"]])
+        for kind in ("accepted", "rectified", "verified")]
+    assert all(b["data"]["stage"] == stage for b, stage in
+               zip(heard, ("rectifying", "verifying", "evaluating")))

@@ -19,7 +19,7 @@ from api.open311.formats import Open311Error
 from api.schemas import OpenCaseRequest
 from api.service import CaseService
 from config.catalog import Category
-from domain.models import Actor, Location, Reporter, Source
+from domain.models import Actor, CaseState, Location, Reporter, Source
 from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 from ledger.tables import CaseRow
@@ -28,6 +28,8 @@ MAX_SPAN = timedelta(days=90)
 DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE = 1000
 MAX_IDS = 200
 LOCATION_ATTRIBUTES = ("district", "street", "community")
+# GeoReport reads are about every case; the identity they are read as.
+READER = Actor(id="open311", name="Open311", role=Role.SUPERVISOR)
 
 
 class Open311Service:
@@ -107,42 +109,41 @@ class Open311Service:
         start, end = _date_range(params.get("start_date"), params.get("end_date"))
         page_size = _whole(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         page = _whole(params, "page", 1, 1_000_000)
-        rows = await run_in_threadpool(
+        states = await run_in_threadpool(
             _select, self.cases.ledger.engine, ids, codes, statuses, start, end, page_size,
             (page - 1) * page_size)
-        return [self._request(row) for row in rows]
+        return [self._request(state) for state in states]
 
     async def request(self, case_id: str) -> list[dict]:
-        rows = await run_in_threadpool(_select, self.cases.ledger.engine, [case_id], [], [],
-                                       None, None, 1, 0)
-        if not rows:
-            raise Open311Error(404, f"There is no service request {case_id}.")
-        return [self._request(rows[0])]
+        try:
+            # The ledger, or the workflow itself in the moment before its opening is written.
+            state = await self.cases.get_case(case_id, READER)
+        except ApiError:
+            raise Open311Error(404, f"There is no service request {case_id}.") from None
+        return [self._request(state)]
 
-    def _request(self, row: CaseRow) -> dict:
-        state, stage = row.state, Stage(row.stage)
-        location = state["location"]
-        category = self.catalog.categories.get(row.category or "")
-        attachments = state.get("attachments") or []
+    def _request(self, state: CaseState) -> dict:
+        category = self.catalog.categories.get(state.category or "")
+        clock, where = state.clock, state.location
         return {
-            "service_request_id": row.case_id,
-            "status": "closed" if stage in TERMINAL_STAGES else "open",
-            "status_notes": _status_notes(row, stage, state),
-            "service_name": category.name if category else state.get("category_hint"),
-            "service_code": row.category,
-            "description": row.description,
-            "agency_responsible": row.team,
+            "service_request_id": state.case_id,
+            "status": "closed" if state.stage in TERMINAL_STAGES else "open",
+            "status_notes": _status_notes(state),
+            "service_name": category.name if category else state.category_hint,
+            "service_code": state.category,
+            "description": state.description,
+            "agency_responsible": state.team,
             "service_notice": "",
-            "requested_datetime": row.created_at,
-            "updated_datetime": row.updated_at,
-            "expected_datetime": row.due_at,
-            "address": "".join(p for p in (row.district, row.street, row.community, row.address)
-                               if p),
+            "requested_datetime": state.created_at,
+            "updated_datetime": state.updated_at,
+            "expected_datetime": clock.due_at if clock else None,
+            "address": "".join(p for p in (where.district, where.street, where.community,
+                                           where.address) if p),
             "address_id": None,
             "zipcode": None,
-            "lat": location.get("lat"),
-            "long": location.get("lng"),
-            "media_url": attachments[0] if attachments else None,
+            "lat": where.lat,
+            "long": where.lng,
+            "media_url": state.attachments[0] if state.attachments else None,
         }
 
 
@@ -181,13 +182,13 @@ def _open_request(form: dict[str, str], category: Category) -> OpenCaseRequest:
         raise Open311Error(400, f"These fields are not valid: {fields}.") from None
 
 
-def _status_notes(row: CaseRow, stage: Stage, state: dict) -> str:
-    notes = STAGE_LABELS[stage]
-    if row.round > 1 and stage not in TERMINAL_STAGES:
-        notes += f"（第{row.round}轮整改）"
-    if stage == Stage.INVALID and state.get("invalid_reason"):
-        notes += f"：{state['invalid_reason']}"
-    if row.overdue:
+def _status_notes(state: CaseState) -> str:
+    notes = STAGE_LABELS[state.stage]
+    if state.round > 1 and state.stage not in TERMINAL_STAGES:
+        notes += f"（第{state.round}轮整改）"
+    if state.stage == Stage.INVALID and state.invalid_reason:
+        notes += f"：{state.invalid_reason}"
+    if state.overdue:
         notes += "，已超时督办"
     return notes
 
@@ -236,9 +237,9 @@ def _date_range(start_text: str | None, end_text: str | None) -> tuple[datetime,
 
 def _select(engine: Engine, ids: list[str], codes: list[str], statuses: list[str],
             start: datetime | None, end: datetime | None, limit: int,
-            offset: int) -> list[CaseRow]:
+            offset: int) -> list[CaseState]:
     c = CaseRow
-    query = select(c)
+    query = select(c.state)
     if ids:
         # The standard: a list of ids overrides every other filter.
         query = query.where(c.case_id.in_(ids))
@@ -253,6 +254,5 @@ def _select(engine: Engine, ids: list[str], codes: list[str], statuses: list[str
             query = query.where(c.stage.in_(terminal))
     query = query.order_by(c.created_at.desc(), c.case_id).limit(limit).offset(offset)
     with Session(engine) as session:
-        rows = session.scalars(query).all()
-        session.expunge_all()
-        return list(rows)
+        states = session.scalars(query).all()
+    return [CaseState.model_validate(s) for s in states]
