@@ -7,10 +7,36 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response
 
+from api.errors import ErrorBody
 from api.open311.formats import Open311Error, error_response, respond
 from api.open311.service import Open311Service
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+
+def _documented(body: dict, *statuses: int) -> dict:
+    """The answers a route gives: `body` (JSON, or the XML document) on success, the
+    standard's errors otherwise; FastAPI's own 422 for a malformed header."""
+    def content(schema: dict) -> dict:
+        return {"application/json": {"schema": schema}, "text/xml": {"schema": {"type": "string"}}}
+    errors = {"type": "array", "items": {"type": "object", "properties": {
+        "code": {"type": "integer"}, "description": {"type": "string"}}}}
+    answers = {status: {"description": "GeoReport v2 answer", "content": content(body)}
+               for status in statuses}
+    answers.update({status: {"description": "GeoReport v2 errors", "content": content(errors)}
+                    for status in (400, 403, 404)})
+    answers[422] = {"model": ErrorBody, "description": "A malformed header"}
+    answers[413] = {"model": ErrorBody, "description": "The body is too large"}
+    return answers
+
+
+LIST = {"type": "array", "items": {"type": "object"}}
+REQUEST_FORM = {"type": "object", "required": ["api_key", "service_code"], "properties": {
+    name: {"type": "string"} for name in (
+        "api_key", "service_code", "attribute[district]", "attribute[street]",
+        "attribute[community]", "lat", "long", "address_string", "description", "first_name",
+        "last_name", "phone", "email", "media_url")}}
+OBJECT = {"type": "object"}
 
 Fmt = Annotated[str, Path(description="json or xml", examples=["json"])]
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key",
@@ -37,7 +63,8 @@ async def _answer(fmt: str, root: str,
     return respond(fmt, root, body, status=status)
 
 
-@router.get("/services.{fmt}", summary="GeoReport: the service list (our categories)")
+@router.get("/services.{fmt}", summary="GeoReport: the service list (our categories)",
+            response_class=Response, responses=_documented(LIST, 200))
 async def services(fmt: Fmt, request: Request) -> Response:
     svc = _service(request)
 
@@ -47,7 +74,8 @@ async def services(fmt: Fmt, request: Request) -> Response:
     return await _answer(fmt, "services", produce)
 
 
-@router.get("/services/{service_code}.{fmt}", summary="GeoReport: a service's definition")
+@router.get("/services/{service_code}.{fmt}", summary="GeoReport: a service's definition",
+            response_class=Response, responses=_documented(OBJECT, 200))
 async def service_definition(service_code: str, fmt: Fmt, request: Request) -> Response:
     svc = _service(request)
 
@@ -58,8 +86,9 @@ async def service_definition(service_code: str, fmt: Fmt, request: Request) -> R
 
 
 @router.post("/requests.{fmt}", summary="GeoReport: open a service request",
+             response_class=Response, status_code=201, responses=_documented(LIST, 200, 201),
              openapi_extra={"requestBody": {"content": {
-                 "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}})
+                 "application/x-www-form-urlencoded": {"schema": REQUEST_FORM}}}})
 async def create_request(fmt: Fmt, request: Request,
                          idempotency_key: IdempotencyHeader = None) -> Response:
     """Form-encoded: api_key, service_code, attribute[district] (and optionally
@@ -74,7 +103,8 @@ async def create_request(fmt: Fmt, request: Request,
     return await _answer(fmt, "service_requests", produce)
 
 
-@router.get("/requests.{fmt}", summary="GeoReport: query service requests")
+@router.get("/requests.{fmt}", summary="GeoReport: query service requests",
+            response_class=Response, responses=_documented(LIST, 200))
 async def list_requests(fmt: Fmt, request: Request) -> Response:
     """Filters: service_request_id (comma list, overrides the rest), service_code (comma list),
     start_date and end_date (W3C, at most 90 days apart; the latest 90 days by default),
@@ -87,7 +117,8 @@ async def list_requests(fmt: Fmt, request: Request) -> Response:
     return await _answer(fmt, "service_requests", produce)
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="GeoReport: one service request")
+@router.get("/requests/{service_request_id}.{fmt}", summary="GeoReport: one service request",
+            response_class=Response, responses=_documented(LIST, 200))
 async def get_request(service_request_id: str, fmt: Fmt, request: Request) -> Response:
     svc = _service(request)
 
