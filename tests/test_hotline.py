@@ -16,8 +16,8 @@ from notifications.relay import OutboxRelay
 from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, act, get, history,
                               ticket)
 from tests.factories import bearer
-from tests.test_hotline_callbacks import Platform
-from tests.test_outbox import FAST, receiver, receivers, sender  # noqa: F401
+from tests.test_outbox import FAST
+from tests.webhook_receiver import Platform
 
 # Lhasa's old town; each test picks a spot of its own far from the others.
 LHASA_LAT, LHASA_LNG = 29.6535, 91.1335
@@ -231,7 +231,7 @@ async def test_an_unresolved_unsatisfied_result_sends_the_case_to_community_revi
 
 
 async def test_the_platform_hears_of_each_step_of_a_real_case_with_every_merged_ticket(
-        api, ledger, receiver, sender):  # noqa: F811
+        api, ledger, receiver, sender):
     lat, lng = spot()
     order = work_order("0301", at=(lat, lng))
     case_id = (await deliver(api, order, expect=201)).json()["case_id"]

@@ -10,14 +10,13 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import jsonschema
 import pytest
-import uvicorn
 from georeport import GeoReport
 
 from api.main import create_app
 from api.service import CaseService
 from config.settings import Settings
 from runtime.worker import build_worker
-from tests.api_client import DISPATCHER, free_port
+from tests.api_client import DISPATCHER, served
 from tests.conftest import sqlite_ledger
 from tests.factories import bearer
 
@@ -94,18 +93,9 @@ async def server(dev_env, catalog, executor, tmp_path_factory):
     settings = Settings(task_queue=f"open311-{uuid.uuid4().hex[:8]}",
                         open311_api_keys={API_KEY: "open311-fixmystreet"})
     app = create_app(settings, CaseService(dev_env.client, ledger, catalog, settings))
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
-        serving = asyncio.create_task(uv.serve())
-        try:
-            while not uv.started:
-                assert not serving.done(), "uvicorn stopped before it started"
-                await asyncio.sleep(0.05)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            uv.should_exit = True
-            await serving
+        async with served(app) as base_url:
+            yield base_url
     ledger.engine.dispose()
 
 

@@ -6,6 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from notifications.webhook import verify_signature
+
+# What the test senders sign with and the receivers verify with.
+SECRET = "webhook-test-secret"
+
 
 @dataclass(frozen=True)
 class Received:
@@ -84,3 +89,24 @@ class Receiver:
         return Handler
 
 
+class Platform:
+    """What the 12345 platform does with the callbacks its receivers got: verify each signature,
+    keep one per event id, and put them in the case's order."""
+
+    def __init__(self, *receivers: Receiver) -> None:
+        self.receivers = receivers
+
+    def callbacks(self, case_id: str) -> list[dict]:
+        seen: dict[str, dict] = {}
+        for request in (r for receiver in self.receivers for r in receiver.requests):
+            assert verify_signature(SECRET, request.headers["X-Bihuan-Timestamp"], request.body,
+                                    request.headers["X-Bihuan-Signature"])
+            body = request.json()
+            if body["case_id"] == case_id:
+                seen.setdefault(request.event_id, body)
+        return sorted(seen.values(), key=lambda body: body["data"]["sequence"])
+
+    def arrival(self, case_id: str) -> list[str]:
+        """Kinds in the order the requests came in, failed attempts included."""
+        return [r.json()["kind"] for receiver in self.receivers for r in receiver.requests
+                if r.json()["case_id"] == case_id]

@@ -52,12 +52,12 @@ class Open311Service:
 
     # ---- services -------------------------------------------------------------------------------
 
-    def services(self) -> list[dict]:
+    async def services(self) -> list[dict]:
         return [{"service_code": c.code, "service_name": c.name, "description": c.description,
                  "metadata": True, "type": "realtime", "keywords": "", "group": c.team}
                 for c in self.catalog.categories.values()]
 
-    def definition(self, code: str) -> dict:
+    async def definition(self, code: str) -> dict:
         self._category(code)
         districts = [{"key": d, "name": d} for d in self.catalog.districts]
         return {"service_code": code, "attributes": [

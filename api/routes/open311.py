@@ -63,26 +63,28 @@ async def _answer(fmt: str, root: str,
     return respond(fmt, root, body, status=status)
 
 
-@router.get("/services.{fmt}", summary="GeoReport: the service list (our categories)",
-            response_class=Response, responses=_documented(LIST, 200))
-async def services(fmt: Fmt, request: Request) -> Response:
+async def _read(fmt: str, request: Request, root: str,
+                read: Callable[[Open311Service], Awaitable[Any]]) -> Response:
+    """A read, after the api_key check reads may be configured to need."""
     svc = _service(request)
 
     async def produce():
         svc.check_read(request.query_params.get("api_key"))
-        return svc.services(), 200
-    return await _answer(fmt, "services", produce)
+        return await read(svc), 200
+    return await _answer(fmt, root, produce)
+
+
+@router.get("/services.{fmt}", summary="GeoReport: the service list (our categories)",
+            response_class=Response, responses=_documented(LIST, 200))
+async def services(fmt: Fmt, request: Request) -> Response:
+    return await _read(fmt, request, "services", lambda svc: svc.services())
 
 
 @router.get("/services/{service_code}.{fmt}", summary="GeoReport: a service's definition",
             response_class=Response, responses=_documented(OBJECT, 200))
 async def service_definition(service_code: str, fmt: Fmt, request: Request) -> Response:
-    svc = _service(request)
-
-    async def produce():
-        svc.check_read(request.query_params.get("api_key"))
-        return svc.definition(service_code), 200
-    return await _answer(fmt, "service_definition", produce)
+    return await _read(fmt, request, "service_definition",
+                       lambda svc: svc.definition(service_code))
 
 
 @router.post("/requests.{fmt}", summary="GeoReport: open a service request",
@@ -109,20 +111,12 @@ async def list_requests(fmt: Fmt, request: Request) -> Response:
     """Filters: service_request_id (comma list, overrides the rest), service_code (comma list),
     start_date and end_date (W3C, at most 90 days apart; the latest 90 days by default),
     status (open, closed). page_size (at most 1000, the default) and page page through."""
-    svc = _service(request)
-
-    async def produce():
-        svc.check_read(request.query_params.get("api_key"))
-        return await svc.requests(dict(request.query_params)), 200
-    return await _answer(fmt, "service_requests", produce)
+    return await _read(fmt, request, "service_requests",
+                       lambda svc: svc.requests(dict(request.query_params)))
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="GeoReport: one service request",
             response_class=Response, responses=_documented(LIST, 200))
 async def get_request(service_request_id: str, fmt: Fmt, request: Request) -> Response:
-    svc = _service(request)
-
-    async def produce():
-        svc.check_read(request.query_params.get("api_key"))
-        return await svc.request(service_request_id), 200
-    return await _answer(fmt, "service_requests", produce)
+    return await _read(fmt, request, "service_requests",
+                       lambda svc: svc.request(service_request_id))
