@@ -5,7 +5,7 @@ the case's sequence number, through failures, a hang, a receiver down and back, 
 that stops and is replaced."""
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -26,6 +26,8 @@ from tests.factories import (DISPATCHER, INSPECTOR, OFFICER, SUPERVISOR, bearer,
                              policy)
 from tests.test_outbox import FAST, _until, drain_after_backoff
 from tests.webhook_receiver import SECRET, Platform, Receiver
+from tests.workflow_steps import case_worker, starter
+from workflows.case import CaseWorkflow
 
 HOTLINE_ONLY = [Audience.HOTLINE.value]
 # accept, rectify, verify (fails), rectify, verify, evaluate, 回头看 (rebounded), rectify, verify,
@@ -279,3 +281,22 @@ def test_a_hotline_url_outside_development_needs_a_secret():
                  hotline_callback_url="https://12345.example/callbacks")
     with pytest.raises(ValueError, match="not an http"):
         Settings(hotline_callback_url="ftp://12345.example/callbacks")
+
+
+# ---- from a real workflow's timer ----------------------------------------------------------------
+
+async def test_a_real_overdue_签收_calls_the_hotline_back(own_time_env, catalog, executor,
+                                                       tmp_path):
+    ledger = sqlite_ledger(tmp_path)
+    async with case_worker(own_time_env, ledger, executor, "hotline-overdue") as started:
+        handle = await starter(own_time_env, catalog, "hotline-overdue", started)()
+        due = (await handle.query(CaseWorkflow.state)).clock.due_at
+        await own_time_env.sleep(due - await own_time_env.get_current_time()
+                                 + timedelta(minutes=1))
+        await _until(lambda: "overdue" in [e.action.value for e in ledger.history(handle.id)])
+    (owed,) = callbacks(ledger, handle.id)
+    overdue = next(e for e in ledger.history(handle.id) if e.action == Action.OVERDUE)
+    assert (owed.kind, owed.data["sequence"], owed.data["step"]) == \
+        ("hotline_overdue", overdue.seq, "accept")
+    assert datetime.fromisoformat(owed.data["due_at"]) == due
+    ledger.engine.dispose()
