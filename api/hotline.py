@@ -19,7 +19,7 @@ from api.service import CaseService
 from config.hotline_codes import HotlineCodes
 from domain.access import READ_ALL
 from domain.calendar import local_text
-from domain.hotline import FollowUpResult, WorkOrder, duplicate_of
+from domain.hotline import FollowUpResult, WorkOrder, duplicates_of
 from domain.models import (Actor, CaseState, Command, EvaluatePayload, Source,
                            SupplementPayload)
 from domain.roles import Role
@@ -103,13 +103,13 @@ class HotlineService:
         if category is not None:
             candidates = await run_in_threadpool(self.records.open_cases, category,
                                                  where.district)
-            primary = duplicate_of(category, where, candidates,
-                                   self.cases.settings.hotline_duplicate_distance_m)
-            if primary is not None and await self._merge(order, primary, actor):
-                return await self._answer(
-                    order, primary.case_id, "merged", actor,
-                    f"Same problem as open case {primary.case_id}: merged into it (并单); the "
-                    "caller is on its follow-up list.")
+            for primary in duplicates_of(category, where, candidates,
+                                         self.cases.settings.hotline_duplicate_distance_m):
+                if await self._merge(order, primary, actor):
+                    return await self._answer(
+                        order, primary.case_id, "merged", actor,
+                        f"Same problem as open case {primary.case_id}: merged into it (并单); "
+                        "the caller is on its follow-up list.")
         request = OpenCaseRequest(
             source=Source.HOTLINE, external_id=order.ticket_no,
             # An unmapped code is kept as the hint the dispatcher classifies by.
@@ -139,7 +139,7 @@ class HotlineService:
 
     async def _merge(self, order: WorkOrder, primary: CaseState, actor: Actor) -> bool:
         """Record the ticket on the open case it repeats; False when that case has ended in the
-        meantime (a new case is opened instead)."""
+        meantime (the next match, or a new case, takes the ticket instead)."""
         content = (f"并单：12345工单{order.ticket_no}（{local_text(order.call_time)}来电，"
                    f"{order.appeal_type}）反映同一问题：{order.content[:MERGED_CONTENT_CHARS]}")
         cmd = Command(request_id=f"merge-{order.ticket_no}", actor=actor,

@@ -81,13 +81,14 @@ def same_place(new: Location, open_case: Location, within_m: float) -> bool:
             and new.street == open_case.street and new.district == open_case.district)
 
 
-def duplicate_of(category: str, place: Location, candidates: list[CaseState],
-                 within_m: float) -> CaseState | None:
-    """The open case a new ticket of `category` at `place` repeats, the oldest if several."""
+def duplicates_of(category: str, place: Location, candidates: list[CaseState],
+                  within_m: float) -> list[CaseState]:
+    """The open cases a new ticket of `category` at `place` repeats, oldest first: the first is
+    the one to merge into, the others stand in if it ends in the meantime."""
     matches = [c for c in candidates
                if c.category == category and c.stage not in (Stage.CLOSED, Stage.INVALID)
                and same_place(place, c.location, within_m)]
-    return min(matches, key=lambda c: c.created_at) if matches else None
+    return sorted(matches, key=lambda c: (c.created_at, c.case_id))
 
 
 # ---- callbacks -----------------------------------------------------------------------------------

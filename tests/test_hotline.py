@@ -5,17 +5,19 @@ feeding the 评价 step or stored and answered 409."""
 import asyncio
 import random
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from domain import lifecycle
+from domain.models import LedgerEntry, Location
 from ledger.outbox import Outbox
 from ledger.tables import CaseRow, HotlineTicketRow
 from notifications.relay import OutboxRelay
 from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, act, get, history,
                               ticket)
-from tests.factories import bearer
+from tests.factories import bearer, intake, policy
 from tests.test_outbox import FAST
 from tests.webhook_receiver import Platform
 
@@ -251,3 +253,20 @@ async def test_the_platform_hears_of_each_step_of_a_real_case_with_every_merged_
         for kind in ("accepted", "rectified", "verified")]
     assert all(b["data"]["stage"] == stage for b, stage in
                zip(heard, ("rectifying", "verifying", "evaluating")))
+
+
+async def test_a_match_whose_workflow_is_gone_passes_the_ticket_to_the_next(api, ledger,
+                                                                           catalog):
+    lat, lng = spot()
+    # Older and in the ledger, but Temporal no longer has it (past retention, say).
+    gone = intake(policy(catalog, "construction_dust"), calendar=catalog.calendar,
+                  opened_at=datetime.now(timezone.utc) - timedelta(days=3),
+                  location=Location(district="城关区", street="吉日街道", address="工地旁",
+                                    lat=lat, lng=lng))
+    state, event = lifecycle.open_case(gone)
+    ledger.record(LedgerEntry(event=event, state=state))
+    live = (await deliver(api, work_order("0305", at=(lat, lng)), expect=201)).json()
+    assert live["outcome"] == "opened", "the ghost could not take it"
+    await projected(ledger, live["case_id"])
+    repeat = (await deliver(api, work_order("0305", at=(lat, lng)), expect=200)).json()
+    assert (repeat["outcome"], repeat["case_id"]) == ("merged", live["case_id"])
