@@ -156,7 +156,7 @@ class HotlineService:
     async def _answer(self, order: WorkOrder, case_id: str, outcome: str, actor: Actor,
                       message: str) -> Received:
         await run_in_threadpool(self.records.add_ticket, order, case_id, outcome == "merged")
-        state = await self._state(case_id)
+        state = await self.cases.state(case_id)
         return Received(ReceivedWorkOrder(ticket_no=order.ticket_no, case_id=case_id,
                                           outcome=outcome, message=message,
                                           case=CaseView.of(state, actor)), created=False)
@@ -166,7 +166,7 @@ class HotlineService:
     async def work_order(self, ticket_no: str, actor: Actor) -> WorkOrderView:
         _require_reader(actor)
         ticket = await self._ticket(ticket_no)
-        state = await self._state(ticket.case_id)
+        state = await self.cases.state(ticket.case_id)
         callers = await run_in_threadpool(self.records.tickets_of, ticket.case_id)
         results = await run_in_threadpool(self.records.follow_ups, ticket.case_id)
         return WorkOrderView(
@@ -183,11 +183,6 @@ class HotlineService:
             raise ApiError(404, "ticket_not_found", f"No work order {ticket_no} was received.")
         return ticket
 
-    async def _state(self, case_id: str) -> CaseState:
-        state = await run_in_threadpool(self.cases.ledger.case, case_id)
-        # The ledger is written by the worker just after the workflow starts.
-        return state if state is not None else await self.cases._query(case_id)
-
     # ---- 回访 -------------------------------------------------------------------------------------
 
     async def follow_up(self, ticket_no: str, result: FollowUpResult, actor: Actor,
@@ -198,7 +193,7 @@ class HotlineService:
         ticket = await self._ticket(ticket_no)
         key = idempotency_key or hashlib.sha256(
             result.model_dump_json().encode()).hexdigest()[:32]
-        state = await self._state(ticket.case_id)
+        state = await self.cases.state(ticket.case_id)
         stored = await run_in_threadpool(self.records.store_follow_up, ticket_no, key,
                                          ticket.case_id, state.stage.value, result)
         if stored.outcome == "not_awaiting":
@@ -214,7 +209,7 @@ class HotlineService:
                 raise
             # Another rating (or the window's end) got there first.
             await run_in_threadpool(self.records.set_follow_up_outcome, stored.id, "not_awaiting")
-            raise _not_awaiting(await self._state(ticket.case_id), stored.id) from None
+            raise _not_awaiting(await self.cases.state(ticket.case_id), stored.id) from None
         await run_in_threadpool(self.records.set_follow_up_outcome, stored.id, "evaluated")
         return ActionResponse.of(outcome, actor)
 

@@ -83,11 +83,15 @@ class CaseService:
     async def get_case(self, case_id: str, actor: Actor) -> CaseView:
         return CaseView.of(await self._readable(case_id, actor), actor)
 
+    async def state(self, case_id: str) -> CaseState:
+        """The case as it stands: from the ledger, or from the workflow in the moment before its
+        opening is written there."""
+        state = await run_in_threadpool(self.ledger.case, case_id)
+        return state if state is not None else await self._query(case_id)
+
     async def _readable(self, case_id: str, actor: Actor) -> CaseState:
         """The case as it stands, if `actor` may see it (404 before 403: no probing for ids)."""
-        state = await run_in_threadpool(self.ledger.case, case_id)
-        if state is None:
-            state = await self._query(case_id)
+        state = await self.state(case_id)
         refusal = read_refusal(actor, state)
         if refusal:
             raise ApiError(403, refusal.code, refusal.message)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError
 
 from api.errors import ApiError
 from api.open311.formats import Open311Error
@@ -28,8 +29,6 @@ MAX_SPAN = timedelta(days=90)
 DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE = 1000
 MAX_IDS = 200
 LOCATION_ATTRIBUTES = ("district", "street", "community")
-# GeoReport reads are about every case; the identity they are read as.
-READER = Actor(id="open311", name="Open311", role=Role.SUPERVISOR)
 
 
 class Open311Service:
@@ -116,10 +115,11 @@ class Open311Service:
 
     async def request(self, case_id: str) -> list[dict]:
         try:
-            # The ledger, or the workflow itself in the moment before its opening is written.
-            state = await self.cases.get_case(case_id, READER)
+            state = await self.cases.state(case_id)
         except ApiError:
             raise Open311Error(404, f"There is no service request {case_id}.") from None
+        except RPCError:
+            raise Open311Error(503, "The case engine did not answer; try again.") from None
         return [self._request(state)]
 
     def _request(self, state: CaseState) -> dict:

@@ -24,7 +24,7 @@ def _documented(body: dict, *statuses: int) -> dict:
     answers = {status: {"description": "GeoReport v2 answer", "content": content(body)}
                for status in statuses}
     answers.update({status: {"description": "GeoReport v2 errors", "content": content(errors)}
-                    for status in (400, 403, 404)})
+                    for status in (400, 403, 404, 503)})
     answers[422] = {"model": ErrorBody, "description": "A malformed header"}
     answers[413] = {"model": ErrorBody, "description": "The body is too large"}
     return answers
