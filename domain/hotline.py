@@ -42,7 +42,9 @@ class WorkOrder(Model):
         return f"【12345{self.appeal_type}】{self.content}"
 
     def category_hint(self) -> str:
-        return f"12345:{self.category_code}{' ' + self.category_name if self.category_name else ''}"
+        """What the dispatcher sees of an unmapped category (cases keep 100 characters)."""
+        name = f" {self.category_name}" if self.category_name else ""
+        return f"12345:{self.category_code}{name}"[:100]
 
 
 class FollowUpResult(Model):

@@ -95,6 +95,9 @@ async def test_an_unmapped_code_waits_in_reported_for_the_dispatcher(api):
     assigned = await act(api, received["case_id"], "assign",
                          {"team": "环境卫生", "category": "exposed_garbage"}, DISPATCHER)
     assert assigned["to_stage"] == "assigned"
+    long_name = (await deliver(api, work_order("9908", category_name="其" * 100),
+                               expect=201)).json()
+    assert long_name["case"]["category_hint"] == f"12345:9908 {'其' * 89}"
 
 
 async def test_a_ticket_for_the_same_spot_is_merged_into_the_open_case(api, ledger):
@@ -270,3 +273,16 @@ async def test_a_match_whose_workflow_is_gone_passes_the_ticket_to_the_next(api,
     await projected(ledger, live["case_id"])
     repeat = (await deliver(api, work_order("0305", at=(lat, lng)), expect=200)).json()
     assert (repeat["outcome"], repeat["case_id"]) == ("merged", live["case_id"])
+
+
+async def test_a_ticket_whose_case_was_opened_but_not_stored_is_found_again(api):
+    # As if the API stopped between opening the case and storing its ticket.
+    order = work_order()
+    opened = await api.post("/cases", headers=bearer(HOTLINE), json={
+        "source": "hotline", "external_id": order["ticket_no"], "category": "暴露垃圾",
+        "description": order["content"], "location": order["address"]})
+    assert opened.status_code == 201
+    again = (await deliver(api, order, expect=200)).json()
+    assert (again["outcome"], again["case_id"]) == ("existing", opened.json()["case_id"])
+    view = await get(api, f"/hotline/work-orders/{order['ticket_no']}", HOTLINE)
+    assert view.json()["follow_up_list"][0]["phone"] == "13800000000"
