@@ -20,7 +20,7 @@ from ledger.hotline import HotlineRecords
 from ledger.outbox import Outbox
 from notifications.relay import OutboxRelay, RetryPolicy, run_hotline_relay, run_relay
 from notifications.webhook import WebhookSender
-from domain.hotline import WorkOrder
+from domain.hotline import FollowUpResult, WorkOrder
 from tests.conftest import sqlite_ledger
 from tests.factories import (DISPATCHER, INSPECTOR, OFFICER, SUPERVISOR, bearer, cmd, intake,
                              policy)
@@ -300,3 +300,29 @@ async def test_a_real_overdue_签收_calls_the_hotline_back(own_time_env, catalo
         ("hotline_overdue", overdue.seq, "accept")
     assert datetime.fromisoformat(owed.data["due_at"]) == due
     ledger.engine.dispose()
+
+
+# ---- the ledger's record of work orders, on both databases ---------------------------------------
+
+def test_tickets_and_follow_up_results_are_stored_once(any_ledger, catalog):
+    records = HotlineRecords(any_ledger.engine)
+    entries = lived(catalog, steps=LIFE[:1])
+    case_id = record(any_ledger, entries)
+    order = WorkOrder(ticket_no="2026113000088", call_time=entries[0].event.occurred_at,
+                      caller={"name": "次仁", "phone": "13900000003"}, content="又堆满了",
+                      category_code="0301", address=entries[0].state.location)
+    first = records.add_ticket(order, case_id, merged=True)
+    again = records.add_ticket(order, "hotline-elsewhere", merged=False)
+    assert (again.case_id, again.merged) == (case_id, True), "a stored ticket keeps its case"
+    assert [t.ticket_no for t in records.tickets_of(case_id)] == [first.ticket_no]
+    assert [s.case_id for s in records.open_cases("exposed_garbage", "城关区")
+            if s.case_id == case_id] == [case_id]
+
+    result = FollowUpResult(rating="满意", resolved=True)
+    stored = records.store_follow_up(order.ticket_no, "k1", case_id, "rectifying", result)
+    assert records.store_follow_up(order.ticket_no, "k1", case_id, "rectifying",
+                                   result).id == stored.id
+    records.set_follow_up_outcome(stored.id, "not_awaiting")
+    other = records.store_follow_up(order.ticket_no, "k2", case_id, "rectifying", result)
+    assert [(r["id"], r["outcome"]) for r in records.follow_ups(case_id)] == [
+        (stored.id, "not_awaiting"), (other.id, "received")]
