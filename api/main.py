@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import cases, catalog, stats, supervision, whistles
+from api.routes import admin, cases, catalog, hotline, open311, stats, supervision, whistles
 from api.service import CaseService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
         engine = make_engine(settings.ledger_url)
         app.state.service = CaseService(await connect(settings), Ledger(engine),
                                         load_catalog(settings.config_dir), settings)
+        # Loads and checks the hotline's code mapping now: a broken file stops start-up.
+        hotline.hotline_service(app)
         get_logger("api").info("api ready", temporal=settings.temporal_address)
         yield
         engine.dispose()
@@ -57,6 +59,9 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
     app.include_router(whistles.router)
     app.include_router(catalog.router)
     app.include_router(stats.router)
+    app.include_router(hotline.router)
+    app.include_router(admin.router)
+    app.include_router(open311.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict:

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import os
 import sys
 
 from datetime import timedelta
@@ -63,7 +64,12 @@ def main(argv: list[str] | None = None) -> None:
         from ledger.migrate import upgrade
         upgrade(settings.ledger_url)
     elif args.command == "rebuild":
-        sys.exit(asyncio.run(rebuild_ledger(settings, args.dry_run, args.case)))
+        code = asyncio.run(rebuild_ledger(settings, args.dry_run, args.case))
+        # The Temporal SDK runtime can abort the interpreter as it shuts down (seen after a
+        # failed connect); the outcome is known, so leave with it before that can happen.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     elif args.command == "token":
         print(mint_cli_token(settings, args))
     elif args.command == "demo":

@@ -56,16 +56,36 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
 
+    # The 12345 hotline: its callbacks (accepted, rectified, verified, closed, invalid, reopened,
+    # overdue) go to this URL only, signed with hotline_callback_secret (webhook_secret when
+    # empty), retried with the webhook backoff until acknowledged or the attempts run out.
+    hotline_callback_url: str = ""
+    hotline_callback_secret: SecretStr = SecretStr("")
+    hotline_callback_max_attempts: int = Field(default=1000, ge=1, le=100_000)
+    # A new ticket repeats an open case of its category within this distance when both carry
+    # coordinates; without them, one in the same community (并单).
+    hotline_duplicate_distance_m: float = Field(default=100.0, ge=0, le=5000)
+    # Open311 GeoReport v2: each api_key and the id of the hotline-role identity it acts as,
+    # BIHUAN_OPEN311_API_KEYS='{"<key>": "open311-fixmystreet"}'.
+    open311_api_keys: dict[str, str] = {}
+    # GeoReport reads (services, requests) need no key, as the standard has it; set false to
+    # require a known api_key on reads as well.
+    open311_public_reads: bool = True
+
     @field_validator("webhook_urls")
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000 \
-                    or any(c.isspace() for c in url):
-                raise ValueError(f"BIHUAN_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+            _check_url("BIHUAN_WEBHOOK_URLS", url)
         # A URL listed twice would still get each notification once: deliveries are per URL.
         return list(dict.fromkeys(urls))
+
+    @field_validator("hotline_callback_url")
+    @classmethod
+    def _hotline_url(cls, url: str) -> str:
+        if url:
+            _check_url("BIHUAN_HOTLINE_CALLBACK_URL", url)
+        return url
 
     def model_post_init(self, _context) -> None:
         if not self.ledger_url:
@@ -84,9 +104,20 @@ class Settings(BaseSettings):
             raise ValueError(f"BIHUAN_WEBHOOK_SECRET must be set in the {self.environment} "
                              "environment when BIHUAN_WEBHOOK_URLS is: receivers verify each "
                              "webhook's signature with it.")
+        if (self.hotline_callback_url and self.environment != "development"
+                and not self.hotline_secret):
+            raise ValueError(f"BIHUAN_HOTLINE_CALLBACK_SECRET (or BIHUAN_WEBHOOK_SECRET) must be "
+                             f"set in the {self.environment} environment when "
+                             "BIHUAN_HOTLINE_CALLBACK_URL is: the platform verifies each "
+                             "callback's signature with it.")
         if self.webhook_backoff_max_seconds < self.webhook_backoff_initial_seconds:
             raise ValueError("BIHUAN_WEBHOOK_BACKOFF_MAX_SECONDS must not be less than "
                              "BIHUAN_WEBHOOK_BACKOFF_INITIAL_SECONDS.")
+
+    @property
+    def hotline_secret(self) -> str:
+        return (self.hotline_callback_secret.get_secret_value()
+                or self.webhook_secret.get_secret_value())
 
     @property
     def temporal_db_file(self) -> Path:
@@ -100,3 +131,10 @@ class Settings(BaseSettings):
     def temporal_ui_url(self) -> str:
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.temporal_ui_port}/namespaces/{self.temporal_namespace}/workflows"
+
+
+def _check_url(setting: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000 \
+            or any(c.isspace() for c in url):
+        raise ValueError(f"{setting}: {url!r} is not an http(s) URL")

@@ -12,7 +12,7 @@ from activities.ledger import LedgerActivities
 from ledger.db import make_engine
 from config.settings import Settings
 from ledger.repository import Ledger
-from notifications.relay import run_relay
+from notifications.relay import run_hotline_relay, run_relay
 from runtime.logging import get_logger
 from runtime.temporal import connect
 from workflows.case import CaseWorkflow
@@ -43,9 +43,10 @@ async def run_worker(settings: Settings) -> None:
             log.info("worker started", task_queue=settings.task_queue,
                      temporal=settings.temporal_address, namespace=settings.temporal_namespace,
                      webhooks=len(settings.webhook_urls))
-            relay = asyncio.create_task(run_relay(settings, engine, stop))
+            relays = [asyncio.create_task(run(settings, engine, stop))
+                      for run in (run_relay, run_hotline_relay)]
             await stop.wait()
             # Leaving the block finishes in-flight tasks before the process ends.
             log.info("worker stopping")
-            await relay
+            await asyncio.gather(*relays)
     engine.dispose()

@@ -1,9 +1,13 @@
 """Talking to the API in tests: identities, tokens and the requests every test makes."""
 
+import asyncio
 import socket
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
+import uvicorn
 
 from tests.factories import bearer
 
@@ -59,3 +63,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def served(app) -> AsyncIterator[str]:
+    """`app` on a real HTTP server (uvicorn, on a free port, in this event loop); yields its
+    base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "uvicorn stopped before it started"
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
