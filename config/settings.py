@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.catalog import DEFAULT_CONFIG_DIR
+from domain.continuation import DEFAULT_HISTORY_EVENT_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 # Known to everyone who reads this file: accepted only in development.
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     # How long the API waits for a workflow to answer an action before telling the caller
     # to retry with the same Idempotency-Key.
     action_timeout_seconds: float = 30.0
+    # A case's workflow continues as new past this many history events (set on each new case).
+    case_history_event_limit: int = Field(default=DEFAULT_HISTORY_EVENT_LIMIT, ge=50, le=40_000)
 
     # Webhooks: every notification is POSTed to each URL, signed with webhook_secret (HMAC-SHA256)
     # and retried with exponential backoff. From the environment, a JSON list:

@@ -4,8 +4,8 @@ Every path of the case lifecycle is driven with the current workflow code on the
 test server (so the 回头看 interval, the evaluation window and step deadlines really fire),
 with a real worker and a SQLite ledger in a temporary directory, and each workflow's history is
 written to tests/histories/<name>.json exactly as `fetch_history().to_json()` gives it (the
-format of `temporal workflow show --output json`). The file name is the workflow id the replay
-uses; a whistle's history is `<case file>.whistle-<n>.json`.
+format of `temporal workflow show --output json`). A whistle's history is
+`<case>.whistle-<n>.json`, each run of a case that continued as new `<case>.run-<n>.json`.
 
     .venv/bin/python -m tests.histories.record             # every scenario, overwriting
     .venv/bin/python -m tests.histories.record rebound     # only the named ones
@@ -119,9 +119,12 @@ async def recheck_due(run: Run, handle: WorkflowHandle) -> None:
     await run.sleep(timedelta(days=days, minutes=1), handle)
 
 
-# ---- the scenarios: each returns the handles whose histories it records ------------------------
+# ---- the scenarios: each returns the workflows whose histories it records, by file name --------
 
-async def ordinary_closed(run: Run) -> list[WorkflowHandle]:
+Recorded = dict[str, WorkflowHandle]
+
+
+async def ordinary_closed(run: Run) -> Recorded:
     """Auto-routed by its category, rectified, verified, rated 满意, 回头看 timer, consolidated."""
     handle = await run.open()
     await to_evaluating(run, handle)
@@ -129,10 +132,10 @@ async def ordinary_closed(run: Run) -> list[WorkflowHandle]:
     await recheck_due(run, handle)
     await run.act(handle, "recheck", INSPECTOR, result="consolidated", note="未反弹")
     await handle.result()
-    return [handle]
+    return {run.name: handle}
 
 
-async def dispatcher_assigned(run: Run) -> list[WorkflowHandle]:
+async def dispatcher_assigned(run: Run) -> Recorded:
     """No known category: the dispatcher assigns it; later a supervisor brings the recheck
     forward and it closes."""
     handle = await run.open(category=None, category_hint="其他-未分类")
@@ -143,17 +146,17 @@ async def dispatcher_assigned(run: Run) -> list[WorkflowHandle]:
     await run.act(handle, "bring_recheck_forward", SUPERVISOR, note="节前抽查")
     await run.act(handle, "recheck", INSPECTOR, result="consolidated")
     await handle.result()
-    return [handle]
+    return {run.name: handle}
 
 
-async def dispatcher_rejected(run: Run) -> list[WorkflowHandle]:
+async def dispatcher_rejected(run: Run) -> Recorded:
     handle = await run.open(category=None, category_hint="其他-未分类")
     await run.act(handle, "reject", DISPATCHER, reason="重复上报", duplicate_of="hotline-000001")
     await handle.result()
-    return [handle]
+    return {run.name: handle}
 
 
-async def returned_redispatched(run: Run) -> list[WorkflowHandle]:
+async def returned_redispatched(run: Run) -> Recorded:
     """退单 by the wrong team, 改派 to another, which signs for it and rectifies."""
     handle = await run.open()
     await run.act(handle, "return", OFFICER, reason="该井盖属于市政设施专班管辖")
@@ -161,37 +164,37 @@ async def returned_redispatched(run: Run) -> list[WorkflowHandle]:
                   policy=policy(run.catalog, "manhole_cover"), note="改派市政设施专班")
     await run.act(handle, "accept", MUNICIPAL_OFFICER)
     await rectify(run, handle, MUNICIPAL_OFFICER)
-    return [handle]
+    return {run.name: handle}
 
 
-async def failed_verification(run: Run) -> list[WorkflowHandle]:
+async def failed_verification(run: Run) -> Recorded:
     handle = await run.open()
     await run.act(handle, "accept", OFFICER)
     await rectify(run, handle)
     await run.act(handle, "verify", INSPECTOR, passed=False, note="仍有垃圾残留")
     await rectify(run, handle, OTHER_OFFICER)
     await run.act(handle, "verify", INSPECTOR, passed=True)
-    return [handle]
+    return {run.name: handle}
 
 
-async def review_upheld(run: Run) -> list[WorkflowHandle]:
+async def review_upheld(run: Run) -> Recorded:
     handle = await run.open()
     await to_evaluating(run, handle)
     await run.act(handle, "evaluate", HOTLINE, rating="不满意", comment="还有异味")
     await run.act(handle, "review", COMMUNITY, decision="uphold", note="已消杀，异味来自周边餐馆")
-    return [handle]
+    return {run.name: handle}
 
 
-async def review_reopened(run: Run) -> list[WorkflowHandle]:
+async def review_reopened(run: Run) -> Recorded:
     handle = await run.open()
     await to_evaluating(run, handle)
     await run.act(handle, "evaluate", HOTLINE, rating="very_unsatisfied")
     await run.act(handle, "review", COMMUNITY, decision="reopen", note="现场核实仍有垃圾")
     await rectify(run, handle, OTHER_OFFICER)
-    return [handle]
+    return {run.name: handle}
 
 
-async def rebound(run: Run) -> list[WorkflowHandle]:
+async def rebound(run: Run) -> Recorded:
     """反弹 at the 回头看: a second round, then consolidated and closed."""
     handle = await run.open(category="street_light_out")
     officer = MUNICIPAL_OFFICER
@@ -203,18 +206,18 @@ async def rebound(run: Run) -> list[WorkflowHandle]:
         await recheck_due(run, handle)
         await run.act(handle, "recheck", INSPECTOR, result=result, note="路灯复查")
     await handle.result()
-    return [handle]
+    return {run.name: handle}
 
 
-async def no_rating(run: Run) -> list[WorkflowHandle]:
+async def no_rating(run: Run) -> Recorded:
     """No rating within the evaluation window: recorded as no response, on to the recheck."""
     handle = await run.open()
     await to_evaluating(run, handle)
     await run.sleep(timedelta(days=run.catalog.evaluation_window_days, minutes=1), handle)
-    return [handle]
+    return {run.name: handle}
 
 
-async def whistle(run: Run) -> list[WorkflowHandle]:
+async def whistle(run: Run) -> Recorded:
     """吹哨报到: one department in on time, one late and reminded, both done, then rectified."""
     handle = await run.open()
     await run.act(handle, "accept", OFFICER)
@@ -231,10 +234,10 @@ async def whistle(run: Run) -> list[WorkflowHandle]:
     await child.result()
     await run.sleep(timedelta(seconds=5), handle)
     await rectify(run, handle)
-    return [handle, child]
+    return {run.name: handle, f"{run.name}.whistle-1": child}
 
 
-async def whistle_ended(run: Run) -> list[WorkflowHandle]:
+async def whistle_ended(run: Run) -> Recorded:
     """A supervisor ends a whistle; the case is whistled again."""
     handle = await run.open()
     await run.act(handle, "accept", OFFICER)
@@ -250,11 +253,12 @@ async def whistle_ended(run: Run) -> list[WorkflowHandle]:
             await run.whistle_act(handle, 2, "report_done", POWER_OFFICER, note="已处理")
         await run.env.client.get_workflow_handle(whistle_workflow_id(handle.id, no)).result()
         await run.sleep(timedelta(seconds=5), handle)
-    return [handle, run.env.client.get_workflow_handle(whistle_workflow_id(handle.id, 1)),
-            run.env.client.get_workflow_handle(whistle_workflow_id(handle.id, 2))]
+    return {run.name: handle, **{
+        f"{run.name}.whistle-{no}": run.env.client.get_workflow_handle(
+            whistle_workflow_id(handle.id, no)) for no in (1, 2)}}
 
 
-async def extension_approved(run: Run) -> list[WorkflowHandle]:
+async def extension_approved(run: Run) -> Recorded:
     """延期 asked by the team and approved by a supervisor; the new deadline then passes."""
     handle = await run.open(urgency=Urgency.URGENT)
     await run.act(handle, "accept", OFFICER)
@@ -262,18 +266,18 @@ async def extension_approved(run: Run) -> list[WorkflowHandle]:
     await run.act(handle, "decide_extension", SUPERVISOR, approved=True, note="同意")
     await run.sleep(timedelta(hours=14), handle)
     await rectify(run, handle)
-    return [handle]
+    return {run.name: handle}
 
 
-async def extension_denied(run: Run) -> list[WorkflowHandle]:
+async def extension_denied(run: Run) -> Recorded:
     handle = await run.open(urgency=Urgency.URGENT)
     await run.act(handle, "accept", OFFICER)
     await run.act(handle, "request_extension", OFFICER, extend_by="2h", reason="人手不足")
     await run.act(handle, "decide_extension", SUPERVISOR, approved=False, note="不同意")
-    return [handle]
+    return {run.name: handle}
 
 
-async def overdue_step(run: Run) -> list[WorkflowHandle]:
+async def overdue_step(run: Run) -> Recorded:
     """签收 not done in time: 催办 at 80 %, 超时 and 督办 at the limit, then signed for late;
     a supplement and an urging arrive as signals on the way."""
     handle = await run.open(category="street_light_out")
@@ -283,10 +287,29 @@ async def overdue_step(run: Run) -> list[WorkflowHandle]:
     await handle.signal(CaseWorkflow.note, cmd("urge", SUPERVISOR, "urge-1", note="请今日办结"))
     await settled(handle)
     await run.act(handle, "accept", MUNICIPAL_OFFICER)
-    return [handle]
+    return {run.name: handle}
 
 
-Scenario = Callable[[Run], Awaitable[list[WorkflowHandle]]]
+async def continued_as_new(run: Run) -> Recorded:
+    """A case past its history limit (60 events here) continues as new, carrying its state
+    and recent request ids; both runs are recorded."""
+    handle = await run.open(history_event_limit=60)
+    await run.act(handle, "accept", OFFICER)
+    run_ids = [handle.first_execution_run_id]
+    while len(run_ids) == 1:
+        await rectify(run, handle, OTHER_OFFICER)
+        await run.act(handle, "verify", INSPECTOR, passed=False, note="仍有残留")
+        first = run.env.client.get_workflow_handle(handle.id, run_id=run_ids[0])
+        last = (await first.fetch_history()).events[-1]
+        if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            attributes = last.workflow_execution_continued_as_new_event_attributes
+            run_ids.append(attributes.new_execution_run_id)
+    await rectify(run, handle)
+    return {f"{run.name}.run-{n}": run.env.client.get_workflow_handle(handle.id, run_id=run_id)
+            for n, run_id in enumerate(run_ids, 1)}
+
+
+Scenario = Callable[[Run], Awaitable[Recorded]]
 # Each on its own server: a child workflow stops the test server skipping time afterwards
 # (sdk-java#1618), and the calendar's years must hold the clock.
 SCENARIOS: dict[str, Scenario] = {
@@ -304,12 +327,8 @@ SCENARIOS: dict[str, Scenario] = {
     "extension-approved": extension_approved,
     "extension-denied": extension_denied,
     "overdue-step": overdue_step,
+    "continued-as-new": continued_as_new,
 }
-
-
-def history_file(case_name: str, workflow_id: str) -> Path:
-    suffix = workflow_id.removeprefix(case_name).replace("/", ".")
-    return HISTORIES / f"{case_name}{suffix}.json"
 
 
 async def record(name: str, catalog: Catalog, executor: ThreadPoolExecutor) -> list[Path]:
@@ -323,13 +342,12 @@ async def record(name: str, catalog: Catalog, executor: ThreadPoolExecutor) -> l
             engine = make_engine(url)
             try:
                 async with build_worker(env.client, TASK_QUEUE, Ledger(engine), executor):
-                    handles = await SCENARIOS[name](Run(env, catalog, name))
-                    for handle in handles:
-                        history = await handle.fetch_history()
-                        path = history_file(name, handle.id)
-                        path.write_text(history.to_json() + "\n")
+                    recorded = await SCENARIOS[name](Run(env, catalog, name))
+                    for stem, handle in recorded.items():
+                        path = HISTORIES / f"{stem}.json"
+                        path.write_text((await handle.fetch_history()).to_json() + "\n")
                         written.append(path)
-                    for handle in handles:
+                    for handle in recorded.values():
                         await terminate_if_open(handle)
             finally:
                 engine.dispose()
