@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="dev server + worker + API on the embedded defaults (make run)")
     sub.add_parser("worker", help="run a case worker")
     sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("worker-health", help="ask the worker's /healthz (BIHUAN_WORKER_HEALTH_PORT); "
+                   "exit 0 when healthy, 1 otherwise (for container health checks)")
     sub.add_parser("migrate", help="apply the ledger migrations")
     rebuild = sub.add_parser("rebuild", help="re-project the ledger from the workflows in "
                              "Temporal and report how it differed")
@@ -57,8 +59,20 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run_worker(settings))
     elif args.command == "api":
         import uvicorn
+
+        from runtime.logging import configure
+        configure(settings.log_level, json=settings.environment == "production")
+        # log_config=None: uvicorn's lines go through the same (JSON) handler. On SIGTERM it
+        # stops accepting, then lets requests in flight finish within the grace period.
         uvicorn.run("api.main:create_app", factory=True, host=settings.api_host,
-                    port=settings.api_port, log_level=settings.log_level.lower())
+                    port=settings.api_port, log_level=settings.log_level.lower(),
+                    log_config=None,
+                    timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds))
+    elif args.command == "worker-health":
+        from runtime.health import probe
+        status, body = probe(settings.worker_health_host, settings.worker_health_port)
+        print(body if status else f"bihuan worker-health: no answer: {body}")
+        sys.exit(0 if status == 200 else 1)
     elif args.command == "migrate":
         from ledger.migrate import upgrade
         upgrade(settings.ledger_url)
