@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
                     timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds))
     elif args.command == "worker-health":
         from runtime.health import probe
+        if not settings.worker_health_port:
+            sys.exit("bihuan worker-health: BIHUAN_WORKER_HEALTH_PORT is not set, so the worker "
+                     "serves no health endpoint.")
         status, body = probe(settings.worker_health_host, settings.worker_health_port)
         print(body if status else f"bihuan worker-health: no answer: {body}")
         sys.exit(0 if status == 200 else 1)

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
 
     # The worker's GET /healthz (`bihuan worker-health` asks it); port 0 serves none.
     worker_health_host: str = "127.0.0.1"
-    worker_health_port: int = Field(default=8091, ge=0, le=65535)
+    worker_health_port: int = Field(default=0, ge=0, le=65535)
     # The Temporal SDK's own worker metrics (Prometheus text at http://ADDRESS/metrics), e.g.
     # 0.0.0.0:9464; empty: not exported.
     worker_metrics_address: str = ""
