@@ -4,13 +4,12 @@ Run on the time-skipping server with a small history limit and a real SQLite led
 
 import uuid
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from domain.stages import Stage
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, OTHER_OFFICER, SUPERVISOR, cmd
-from tests.workflow_steps import act, case_worker, rectify, stage, starter
+from tests.workflow_steps import act, rectify, stage, worker_fixtures
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
@@ -18,15 +17,7 @@ TASK_QUEUE = "continue-as-new-tests"
 LIMIT = 60
 
 
-@pytest.fixture(scope="module")
-async def started(time_env, ledger, executor):
-    async with case_worker(time_env, ledger, executor, TASK_QUEUE) as handles:
-        yield handles
-
-
-@pytest.fixture
-def start(time_env, started, catalog):
-    return starter(time_env, catalog, TASK_QUEUE, started)
+started, start = worker_fixtures(TASK_QUEUE)
 
 
 def run_handle(handle: WorkflowHandle, run_id: str) -> WorkflowHandle:

@@ -17,7 +17,6 @@ recordings get a new name (e.g. `rebound.v2`) rather than replacing the ones a r
 """
 
 import asyncio
-import os
 import sys
 import tempfile
 import uuid
@@ -39,6 +38,7 @@ from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from runtime.cases import start_case
+from runtime.scripts import run_and_exit
 from runtime.worker import build_worker
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
                              OFFICER, OTHER_OFFICER, SUPERVISOR, cmd, intake, policy)
@@ -363,6 +363,9 @@ async def terminate_if_open(handle: WorkflowHandle) -> None:
 
 
 async def main(names: list[str]) -> int:
+    if "--list" in names:
+        print("\n".join(SCENARIOS))
+        return 0
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         print(f"unknown scenario(s): {', '.join(unknown)}; see --list", file=sys.stderr)
@@ -376,18 +379,4 @@ async def main(names: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if "--list" in args:
-        print("\n".join(SCENARIOS))
-        code = 0
-    else:
-        try:
-            code = asyncio.run(main(args))
-        except Exception:  # noqa: BLE001 - reported, then the hard exit below
-            import traceback
-            traceback.print_exc()
-            code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK runtime can crash at interpreter exit; leave with the recorder's own status.
-    os._exit(code)
+    run_and_exit(main(sys.argv[1:]))
