@@ -13,6 +13,9 @@ from config.catalog import ConfigError, load_catalog
 from config.settings import Settings
 from domain.models import Actor
 from domain.roles import Role
+# Commands that used the Temporal SDK leave through it: its runtime can crash at interpreter
+# exit after a good run.
+from runtime.scripts import run_and_exit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         from runtime.logging import configure
         from runtime.worker import run_worker
         configure(settings.log_level, json=settings.environment == "production")
-        asyncio.run(run_worker(settings))
+        run_and_exit(_status(run_worker(settings)))
     elif args.command == "api":
         import uvicorn
 
@@ -80,12 +83,17 @@ def main(argv: list[str] | None = None) -> None:
         from ledger.migrate import upgrade
         upgrade(settings.ledger_url)
     elif args.command == "rebuild":
-        sys.exit(asyncio.run(rebuild_ledger(settings, args.dry_run, args.case)))
+        run_and_exit(rebuild_ledger(settings, args.dry_run, args.case))
     elif args.command == "token":
         print(mint_cli_token(settings, args))
     elif args.command == "demo":
         from cli.demo import run_demo
         sys.exit(asyncio.run(run_demo(args.api or settings.api_url, settings)))
+
+
+async def _status(work) -> int:
+    await work
+    return 0
 
 
 async def rebuild_ledger(settings: Settings, dry_run: bool, case_id: str | None) -> int:
