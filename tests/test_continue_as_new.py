@@ -2,19 +2,29 @@
 recent request ids: a request repeated after the case continued is answered, not applied again.
 Run on the time-skipping server with a small history limit and a real SQLite ledger."""
 
+import asyncio
 import uuid
+from datetime import timedelta
+
+import pytest
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from domain.stages import Stage
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, OTHER_OFFICER, SUPERVISOR, cmd
+from tests.test_whistle import HOUSING_OFFICER, blow, on_whistle
 from tests.workflow_steps import act, rectify, stage, worker_fixtures
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
 TASK_QUEUE = "continue-as-new-tests"
 LIMIT = 60
+
+
+@pytest.fixture(scope="module")
+def time_env(own_time_env):
+    return own_time_env  # child workflows: see own_time_env
 
 
 started, start = worker_fixtures(TASK_QUEUE)
@@ -103,3 +113,43 @@ async def test_a_case_under_the_limit_never_continues(start):
     # Not even the patch marker: cases that do not continue pay nothing for it.
     assert not any(b"case-continue-as-new" in e.SerializeToString() for e in events)
     assert await stage(handle) == Stage.RECTIFYING
+
+
+async def test_a_whistle_out_holds_the_continue_as_new_until_it_is_over(start, time_env, ledger):
+    """The whistle's child workflow and the task following it belong to the run that blew it:
+    the case continues only after the whistle has closed."""
+    handle = await start(history_event_limit=LIMIT)
+    await act(handle, "accept", OFFICER)
+    # Signals lengthen the history without a transition: nothing continues on them.
+    sent = 0
+    while len((await handle.fetch_history()).events) < LIMIT:
+        await handle.signal(CaseWorkflow.note, cmd("supplement", HOTLINE, f"pad-{sent}",
+                                                   content=f"补充{sent}"))
+        sent += 1
+        await eventually_supplements(handle, sent)
+    assert len(await runs(handle)) == 1
+    await blow(handle, departments=[HOUSING_OFFICER.department])
+    assert len(await runs(handle)) == 1 and await stage(handle) == Stage.ESCALATED
+
+    await on_whistle(time_env, handle, 1, "report_in", HOUSING_OFFICER)
+    await on_whistle(time_env, handle, 1, "report_done", HOUSING_OFFICER, note="已处理")
+    whistle = time_env.client.get_workflow_handle(f"{handle.id}/whistle-1")
+    assert (await whistle.result())["status"] == "completed"
+    await time_env.sleep(timedelta(seconds=5))
+    assert await stage(handle) == Stage.RECTIFYING
+
+    await rectify(handle)
+    found = await runs(handle)
+    assert len(found) == 2
+    state = await handle.query(CaseWorkflow.state)
+    assert state.stage == Stage.VERIFYING and state.whistles[0].status == "completed"
+    actions = [e.action.value for e in ledger.history(handle.id)]
+    assert actions.count("whistle_closed") == 1 and actions[-1] == "submit_rectification"
+
+
+async def eventually_supplements(handle: WorkflowHandle, count: int) -> None:
+    for _ in range(100):
+        if (await handle.query(CaseWorkflow.state)).supplements == count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} supplements were not recorded")
