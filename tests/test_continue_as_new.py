@@ -12,6 +12,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from domain.stages import Stage
+from ledger.rebuild import rebuild
+from tests.conftest import sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, OTHER_OFFICER, SUPERVISOR, cmd
 from tests.test_whistle import HOUSING_OFFICER, blow, on_whistle
 from tests.workflow_steps import act, rectify, stage, worker_fixtures
@@ -56,7 +58,8 @@ async def failed_rounds_until_continued(handle: WorkflowHandle) -> list[str]:
     raise AssertionError("the case never continued as new")
 
 
-async def test_a_long_case_continues_as_new_and_keeps_its_state_and_request_ids(start, ledger):
+async def test_a_long_case_continues_as_new_and_keeps_its_state_and_request_ids(
+        start, time_env, ledger, tmp_path):
     handle = await start(history_event_limit=LIMIT)
     accept_id = f"accept-{uuid.uuid4().hex[:8]}"
     accepted = await act(handle, "accept", OFFICER, request_id=accept_id)
@@ -100,6 +103,14 @@ async def test_a_long_case_continues_as_new_and_keeps_its_state_and_request_ids(
     assert [e.action.value for e in history].count("accept") == 1
     assert [e.action.value for e in history].count("supplement") == 1
     assert ledger.case(handle.id).stage == Stage.CLOSED
+
+    # A brand-new ledger rebuilt from Temporal for this case gets the events of both runs.
+    fresh = sqlite_ledger(tmp_path)
+    report = await rebuild(time_env.client, fresh, case_id=handle.id)
+    assert report.cases == 2 and report.exit_code == 0, report.summary()
+    assert [(e.seq, e.action) for e in fresh.history(handle.id)] == [
+        (e.seq, e.action) for e in history]
+    fresh.engine.dispose()
 
 
 async def test_a_case_under_the_limit_never_continues(start):
