@@ -40,7 +40,7 @@ class ApiMetrics:
         self.requests = Counter("bihuan_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("bihuan_http_request_duration_seconds",
-                                 "Time to answer an HTTP request", ["method", "route"],
+                                 "Time to answer an HTTP request", ["method", "route", "status"],
                                  registry=self.registry,
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
         self.registry.register(_DomainCollector(app_state))
@@ -84,7 +84,7 @@ class RequestContext:
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
             elapsed = time.perf_counter() - started
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            self.metrics.latency.labels(method, template, str(status)).observe(elapsed)
             if template not in QUIET_ROUTES:
                 log.info("request", route=template, status=status,
                          duration_ms=round(elapsed * 1000, 1))
@@ -94,7 +94,9 @@ class RequestContext:
 async def bind_request(request: Request) -> None:
     """Per route (a dependency of every router): the case and the action a request is about."""
     params = request.path_params
-    context = {"case_id": params.get("case_id"), "route": request.scope["route"].path}
+    # A case's workflow id is its case id.
+    context = {"case_id": params.get("case_id"), "workflow_id": params.get("case_id"),
+               "route": request.scope["route"].path}
     action = params.get("action") or _action_of(request)
     if action:
         context["action"] = action

@@ -57,7 +57,7 @@ async def test_metrics_count_requests_by_route_and_the_cases_transitions(api):
                 route="/cases/{case_id}/actions/verify", status="409")
     assert not any(case["case_id"] in str(labels) for _, labels in after)
     assert grew("bihuan_http_request_duration_seconds_count", method="POST",
-                route="/cases/{case_id}/actions/accept")
+                route="/cases/{case_id}/actions/accept", status="200")
     assert grew("bihuan_refusals_total", status="409", code="stage_conflict")
     # Read from the ledger the worker wrote.
     assert grew("bihuan_cases_opened_total", source="hotline")
@@ -119,7 +119,7 @@ async def test_json_log_lines_carry_the_request_from_the_api_to_the_ledger_write
 
     context = {"case_id": case["case_id"], "request_id": key, "actor": OFFICER["id"],
                "action": "accept"}
-    request = one("request", **context)
+    request = one("request", workflow_id=case["case_id"], **context)
     assert request["status"] == 200 and request["route"] == "/cases/{case_id}/actions/accept"
     write = one("ledger write", **context)
     assert write["workflow_id"] == case["case_id"] and write["level"] == "info"
