@@ -3,9 +3,11 @@ worker's ledger write, Prometheus metrics at /metrics, and /readyz."""
 
 import io
 import json
+import logging
 import uuid
 
 import httpx
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
@@ -95,6 +97,8 @@ async def test_readyz_is_503_with_the_unreachable_part_named(dev_env, catalog):
 async def test_json_log_lines_carry_the_request_from_the_api_to_the_ledger_write(api):
     case = await open_case(api)
     buffer = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, structlog.get_config()
     configure("INFO", json=True, stream=buffer)
     try:
         key = f"accept-{uuid.uuid4().hex[:8]}"
@@ -107,7 +111,9 @@ async def test_json_log_lines_carry_the_request_from_the_api_to_the_ledger_write
                                  json={"rating": "满意"}, headers=bearer(HOTLINE))
         assert refused.status_code == 409
     finally:
-        configure("INFO")
+        root.handlers[:], level, config = saved
+        root.setLevel(level)
+        structlog.configure(**config)
     lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert lines, "nothing was logged"
 
