@@ -71,7 +71,8 @@ class CaseService:
             category_hint=req.category if req.category and not category else None,
             policy=self.catalog.case_policy(category, req.urgency.value) if category else None,
             evaluation_window_days=self.catalog.evaluation_window_days,
-            calendar=self.catalog.calendar)
+            calendar=self.catalog.calendar,
+            history_event_limit=self.settings.case_history_event_limit)
         try:
             _, state = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:

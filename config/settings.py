@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.catalog import DEFAULT_CONFIG_DIR
+from domain.continuation import DEFAULT_HISTORY_EVENT_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 # Known to everyone who reads this file: accepted only in development.
@@ -31,6 +32,18 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # SIGTERM: requests in flight get this long to finish before the API exits.
+    api_shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=600)
+
+    # The worker's GET /healthz (`bihuan worker-health` asks it); port 0 serves none.
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int = Field(default=0, ge=0, le=65535)
+    # The Temporal SDK's own worker metrics (Prometheus text at http://ADDRESS/metrics), e.g.
+    # 0.0.0.0:9464; empty: not exported.
+    worker_metrics_address: str = ""
+    # SIGTERM: activities in flight get this long to finish; after it they are cancelled and
+    # Temporal retries them on another worker.
+    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=600)
     log_level: str = "INFO"
     # Tokens: HS256 with jwt_secret, or RS256 verified with jwt_public_key (PEM text or path).
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
@@ -44,6 +57,8 @@ class Settings(BaseSettings):
     # How long the API waits for a workflow to answer an action before telling the caller
     # to retry with the same Idempotency-Key.
     action_timeout_seconds: float = 30.0
+    # A case's workflow continues as new past this many history events (set on each new case).
+    case_history_event_limit: int = Field(default=DEFAULT_HISTORY_EVENT_LIMIT, ge=50, le=40_000)
 
     # Webhooks: every notification is POSTed to each URL, signed with webhook_secret (HMAC-SHA256)
     # and retried with exponential backoff. From the environment, a JSON list:

@@ -137,6 +137,8 @@ class CaseIntake(Model):
     # Working hours, weekends, holidays and make-up days that working-time limits follow. Carried
     # in the intake so workflow code never reads files and replays compute the same deadlines.
     calendar: BusinessCalendar = BusinessCalendar()
+    # History events after which the case continues as new (None: the workflow's default).
+    history_event_limit: Annotated[int, Field(ge=50)] | None = None
 
 
 # ---- action payloads: one model per action, told apart by `kind` -------------------------------
