@@ -27,14 +27,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from api.auth import mint_token
 from domain.models import Actor
 from domain.roles import Role
 from runtime.temporal import connect
+from profile import sampled
 from system import System, peak_rss_mib, running_system, server_metric
 from floor import FloorWorkflow, TASK_QUEUE as FLOOR_QUEUE
 
@@ -156,9 +159,9 @@ class Api:
         raise RuntimeError(f"{case_id} never reached {stage}")
 
 
-def new_case() -> dict:
+def new_case(category: str = "暴露垃圾") -> dict:
     return {"source": "hotline", "external_id": f"bench-{uuid.uuid4().hex[:16]}",
-            "category": "暴露垃圾", "description": "吉日巷口垃圾堆积三天无人清运",
+            "category": category, "description": "吉日巷口垃圾堆积三天无人清运",
             "location": {"district": "城关区", "street": "八廓街道", "address": "吉日巷12号旁"},
             "reporter": {"name": "王女士", "phone": "13800000000"}}
 
@@ -226,9 +229,16 @@ async def run_floor(system: System, client: Client, phase: Phase, cases: int) ->
     return phase
 
 
-async def ordinary_case_events(client: Client, phase: Phase) -> int:
+async def ordinary_case_events(client: Client, phase: Phase, sequence: bool = False) -> int:
     first = min(i for i in phase.ids if case_kind(i) == "ordinary")
-    return len((await client.get_workflow_handle(phase.ids[first]).fetch_history()).events)
+    events = (await client.get_workflow_handle(phase.ids[first]).fetch_history()).events
+    if sequence:
+        print(f"\n{phase.ids[first]}, ms after the start:")
+        start = events[0].event_time.ToDatetime()
+        for event in events:
+            offset = (event.event_time.ToDatetime() - start).total_seconds() * 1000
+            print(f"   {offset:9.1f}  {EventType.Name(event.event_type).removeprefix('EVENT_TYPE_')}")
+    return len(events)
 
 
 def ms(seconds: float) -> str:
@@ -261,30 +271,36 @@ def verdict(name: str, value: float, target: float, at_most: bool = True) -> boo
 TOKENS: dict[str, str] = {}
 
 
-def main(cases: int, clients: int, single_cases: int) -> int:
+def mint_tokens(system: System, *actors: Actor) -> None:
+    for who in actors:
+        TOKENS[who.id] = f"Bearer {mint_token(system.settings, who)}"
+
+
+def main(cases: int, clients: int, single_cases: int, sequence: bool,
+         profile: Path | None) -> int:
     # Started outside the event loop: waiting for the server runs a loop of its own.
     with running_system() as system:
-        return asyncio.run(measure(system, cases, clients, single_cases))
+        return asyncio.run(measure(system, cases, clients, single_cases, sequence, profile))
 
 
-async def measure(system: System, cases: int, clients: int, single_cases: int) -> int:
-    if True:
-        for who in (HOTLINE, OFFICER, INSPECTOR, SUPERVISOR, *DEPARTMENTS):
-            TOKENS[who.id] = f"Bearer {mint_token(system.settings, who)}"
-        system.spawn("floor", os.path.join(os.path.dirname(__file__), "floor.py"),
-                     "--address", system.settings.temporal_address,
-                     "--namespace", system.settings.temporal_namespace)
-        client = await connect(system.settings)
-        # One client first: latency without queueing, the ledger's lag, and a warm-up.
-        floor_one = await run_floor(system, client, Phase("floor, one client", 1), single_cases)
-        bihuan_one = await run_bihuan(system, Phase("bihuan over HTTP, one client", 1),
-                                      single_cases, check_ledger=True)
-        floor = await run_floor(system, client, Phase("floor", clients), cases)
+async def measure(system: System, cases: int, clients: int, single_cases: int,
+                  sequence: bool, profile: Path | None) -> int:
+    mint_tokens(system, HOTLINE, OFFICER, INSPECTOR, SUPERVISOR, *DEPARTMENTS)
+    system.spawn("floor", os.path.join(os.path.dirname(__file__), "floor.py"),
+                 "--address", system.settings.temporal_address,
+                 "--namespace", system.settings.temporal_namespace)
+    client = await connect(system.settings)
+    # One client first: latency without queueing, the ledger's lag, and a warm-up.
+    floor_one = await run_floor(system, client, Phase("floor, one client", 1), single_cases)
+    bihuan_one = await run_bihuan(system, Phase("bihuan over HTTP, one client", 1),
+                                  single_cases, check_ledger=True)
+    floor = await run_floor(system, client, Phase("floor", clients), cases)
+    with sampled(profile, {name: system.pid(name) for name in ("worker", "api")}):
         bihuan = await run_bihuan(system, Phase("bihuan over HTTP", clients), cases,
                                   check_ledger=False)
-        events = await ordinary_case_events(client, bihuan)
-        floor_events = await ordinary_case_events(client, floor)
-        rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
+    events = await ordinary_case_events(client, bihuan, sequence)
+    floor_events = await ordinary_case_events(client, floor)
+    rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
 
     for phase in (floor_one, bihuan_one, floor, bihuan):
         print_phase(phase)
@@ -320,9 +336,14 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--single-cases", type=int, default=20)
+    parser.add_argument("--sequence", action="store_true",
+                        help="also list the history of one ordinary case, with times")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the worker and the API with py-spy during the concurrent "
+                             "bihuan phase; collapsed stacks go to DIR")
     args = parser.parse_args()
     try:
-        code = main(args.cases, args.clients, args.single_cases)
+        code = main(args.cases, args.clients, args.single_cases, args.sequence, args.profile)
     except Exception:  # noqa: BLE001 - reported, then the hard exit below
         import traceback
         traceback.print_exc()

@@ -93,7 +93,8 @@ def running_system(extra_env: dict[str, str] | None = None) -> Iterator[System]:
         env = {**os.environ, "BIHUAN_DATA_DIR": tmp, "BIHUAN_API_PORT": str(free_port()),
                "BIHUAN_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
                "BIHUAN_TEMPORAL_UI_PORT": str(free_port()), "BIHUAN_LOG_LEVEL": "WARNING",
-               "BIHUAN_ENVIRONMENT": "development", **(extra_env or {})}
+               "BIHUAN_ENVIRONMENT": "development", "PYTHONUNBUFFERED": "1",
+               **(extra_env or {})}
         settings = Settings(data_dir=Path(tmp), api_port=int(env["BIHUAN_API_PORT"]),
                             temporal_address=env["BIHUAN_TEMPORAL_ADDRESS"],
                             temporal_ui_port=int(env["BIHUAN_TEMPORAL_UI_PORT"]))
@@ -109,6 +110,12 @@ def running_system(extra_env: dict[str, str] | None = None) -> Iterator[System]:
             system.spawn("api", "-m", "cli.main", "api")
             wait_healthy(system)
             yield system
+        except BaseException:
+            for name in ("api", "worker"):
+                if name in system.processes:
+                    print(f"--- last lines of the {name}'s log:\n{system.log_tail(name)}",
+                          file=sys.stderr)
+            raise
         finally:
             for name in ("api", "worker", "floor", "temporal"):
                 if name in system.processes:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_retention_days: int = Field(default=365, ge=365)
 
+    # Cases kept in the worker's memory between their actions; the rest replay from history
+    # when they next act. Bounds the worker's memory however many cases wait for months.
+    worker_max_cached_workflows: int = Field(default=1000, ge=1)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "INFO"

@@ -17,7 +17,7 @@ async def start_case(client: Client, intake: CaseIntake,
     state, _ = lifecycle.open_case(intake)
     handle = await client.start_workflow(
         CaseWorkflow.run, intake, id=intake.case_id, task_queue=task_queue,
-        search_attributes=search_attributes.of_state(state),
+        search_attributes=search_attributes.of_state(state, with_stage=False),
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
     return handle, state

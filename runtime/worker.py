@@ -22,11 +22,11 @@ WORKFLOWS = [CaseWorkflow, WhistleWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
-                 executor: ThreadPoolExecutor) -> Worker:
+                 executor: ThreadPoolExecutor, max_cached_workflows: int = 1000) -> Worker:
     ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=[ledger_activities.record, ledger_activities.record_whistle],
-                  activity_executor=executor)
+                  activity_executor=executor, max_cached_workflows=max_cached_workflows)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -34,7 +34,8 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
     engine = make_engine(settings.ledger_url)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, Ledger(engine), executor)
+        worker = build_worker(client, settings.task_queue, Ledger(engine), executor,
+                              settings.worker_max_cached_workflows)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
