@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (Client, WorkflowUpdateFailedError,
                               WorkflowUpdateRPCTimeoutOrCancelledError)
@@ -32,8 +33,12 @@ from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 from ledger.repository import Ledger
 from runtime.cases import start_case
+from runtime.logging import get_logger
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
+
+log = get_logger("api")
+
 
 @dataclass
 class Opened:
@@ -73,10 +78,16 @@ class CaseService:
             evaluation_window_days=self.catalog.evaluation_window_days,
             calendar=self.catalog.calendar)
         try:
-            _, state = await start_case(self.client, intake, self.settings.task_queue)
+            _, opening = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:
             return Opened(await self.get_case(case_id, actor), created=False)
-        return Opened(CaseView.of(state, actor), created=True)
+        try:
+            # The row is current when the caller hears of the case, however busy the worker is.
+            await run_in_threadpool(self.ledger.record, opening)
+        except SQLAlchemyError as err:
+            # The case is open all the same: its workflow writes the same row when it can.
+            log.warning("opening not written to the ledger", case_id=case_id, error=str(err))
+        return Opened(CaseView.of(opening.state, actor), created=True)
 
     # ---- reads ----------------------------------------------------------------------------------
 

@@ -173,6 +173,8 @@ async def bihuan_case(api: Api, i: int) -> None:
     kind = case_kind(i)
     case_id = (await api.post("open", "/cases", new_case(), HOTLINE))["case_id"]
     api.phase.ids[i] = case_id
+    if api.check_ledger:
+        await api.ledger_lag(case_id, "assigned")
     await api.act(case_id, "accept", {}, OFFICER)
     if kind == "whistle":
         await api.act(case_id, "whistle", {
