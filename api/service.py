@@ -110,7 +110,10 @@ class CaseService:
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise ApiError(404, "case_not_found", f"There is no case {case_id}.") from None
-            raise
+            # Not in the ledger yet and its worker busy or away: a clear answer, not a 500.
+            raise ApiError(503, "case_not_ready",
+                           f"Case {case_id} cannot be read yet: {err.message}. Try again in a "
+                           "moment.") from None
 
     async def history(self, case_id: str, actor: Actor) -> CaseHistory:
         await self._readable(case_id, actor)
