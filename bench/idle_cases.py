@@ -18,6 +18,7 @@ import os
 import random
 import sys
 import time
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -30,6 +31,7 @@ from system import System, peak_rss_mib, rss_mib, running_system, wait_healthy
 # 路灯不亮: no recheck interval of its own, so the catalogue's default of 30 days.
 CATEGORY = "路灯不亮"
 OFFICER = Actor(id="o101", name="平措", role=Role.OFFICER, team="市政设施")
+RECHECK_INTERVAL = timedelta(days=30)
 
 
 async def to_recheck_pending(api: Api, case_id: str) -> None:
@@ -61,10 +63,15 @@ async def finish_sample(system: System, phase: Phase, sample: list[int],
         async def one(i: int) -> None:
             case_id = phase.ids[i]
             expected = "recheck_pending" if i % recheck_every == 0 else "assigned"
-            waiting = await api.stage(case_id)
-            if waiting != expected:
-                phase.wrong.append(f"{case_id} was {waiting} while waiting, not {expected}")
+            case = await api.case(case_id)
+            if case["stage"] != expected:
+                phase.wrong.append(f"{case_id} was {case['stage']} while waiting, not {expected}")
                 return
+            if expected == "recheck_pending":
+                due = datetime.fromisoformat(case["recheck_due_at"])
+                waited = due - datetime.fromisoformat(case["stage_times"]["recheck_pending"])
+                if abs(waited - RECHECK_INTERVAL) > timedelta(minutes=1):
+                    phase.wrong.append(f"{case_id}: the 回头看 falls due after {waited}")
             if expected == "assigned":
                 await to_recheck_pending(api, case_id)
             await api.act(case_id, "bring_recheck_forward", {"note": "抽查"}, SUPERVISOR)

@@ -136,11 +136,14 @@ class Api:
             await self.ledger_lag(case_id, result["to_stage"])
         return result
 
-    async def stage(self, case_id: str) -> str:
+    async def case(self, case_id: str) -> dict:
         response = await self.http.get(f"/cases/{case_id}",
                                        headers={"Authorization": TOKENS[SUPERVISOR.id]})
         response.raise_for_status()
-        return response.json()["stage"]
+        return response.json()
+
+    async def stage(self, case_id: str) -> str:
+        return (await self.case(case_id))["stage"]
 
     async def ledger_lag(self, case_id: str, stage: str) -> None:
         """How long after the answer the ledger row (what GET /cases reads) shows the stage."""
