@@ -16,7 +16,6 @@ Run: .venv/bin/python bench/events_per_case.py [--sequence]   (or: make bench)
 """
 
 import asyncio
-import os
 import sys
 import tempfile
 import uuid
@@ -43,6 +42,7 @@ from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
 from workflows import search_attributes
 from runtime.cases import start_case
+from system import exit_with
 from workflows.case import CaseWorkflow
 
 CATEGORY = "exposed_garbage"
@@ -268,13 +268,4 @@ async def main(sequence: bool) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        code = asyncio.run(main(sequence="--sequence" in sys.argv[1:]))
-    except Exception:  # noqa: BLE001 - reported, then the hard exit below
-        import traceback
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK runtime can crash at interpreter exit; leave with the benchmark's own status.
-    os._exit(code)
+    exit_with(lambda: asyncio.run(main(sequence="--sequence" in sys.argv[1:])))

@@ -14,9 +14,7 @@ Run: .venv/bin/python bench/idle_cases.py [--cases 20000] [--clients 50] [--cach
 
 import argparse
 import asyncio
-import os
 import random
-import sys
 import time
 from datetime import datetime, timedelta
 
@@ -26,7 +24,7 @@ from domain.models import Actor
 from domain.roles import Role
 from lifecycle import (HOTLINE, INSPECTOR, RECTIFIED, SUPERVISOR, Api, Phase, clients_drive,
                        mint_tokens, new_case, percentile)
-from system import System, peak_rss_mib, rss_mib, running_system, wait_healthy
+from system import System, exit_with, peak_rss_mib, rss_mib, running_system, wait_healthy
 
 # 路灯不亮: no recheck interval of its own, so the catalogue's default of 30 days.
 CATEGORY = "路灯不亮"
@@ -147,13 +145,4 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--rss-limit-mib", type=int, default=400)
     args = parser.parse_args()
-    try:
-        code = main(args)
-    except Exception:  # noqa: BLE001 - reported, then the hard exit below
-        import traceback
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK runtime can crash at interpreter exit; leave with the benchmark's own status.
-    os._exit(code)
+    exit_with(lambda: main(args))

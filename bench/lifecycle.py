@@ -21,7 +21,6 @@ Run: .venv/bin/python bench/lifecycle.py [--cases 1000] [--clients 50] [--single
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -37,8 +36,8 @@ from api.auth import mint_token
 from domain.models import Actor
 from domain.roles import Role
 from runtime.temporal import connect
-from profile import sampled
-from system import System, peak_rss_mib, running_system, server_metric
+from sampling import sampled
+from system import System, exit_with, peak_rss_mib, running_system, server_metric
 from floor import FloorWorkflow, TASK_QUEUE as FLOOR_QUEUE
 
 HOTLINE = Actor(id="hotline-12345", name="12345热线平台", role=Role.HOTLINE)
@@ -347,13 +346,5 @@ if __name__ == "__main__":
                         help="sample the worker and the API with py-spy during the concurrent "
                              "bihuan phase; collapsed stacks go to DIR")
     args = parser.parse_args()
-    try:
-        code = main(args.cases, args.clients, args.single_cases, args.sequence, args.profile)
-    except Exception:  # noqa: BLE001 - reported, then the hard exit below
-        import traceback
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK runtime can crash at interpreter exit; leave with the benchmark's own status.
-    os._exit(code)
+    exit_with(lambda: main(args.cases, args.clients, args.single_cases, args.sequence,
+                           args.profile))

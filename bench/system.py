@@ -7,7 +7,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,19 @@ from ledger.migrate import upgrade
 from runtime.devserver import server_command
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def exit_with(run: Callable[[], int]) -> None:
+    """Run a benchmark and leave with its status. The SDK runtime can crash at interpreter exit
+    after a good run, so the process ends with os._exit; an exception is printed and fails."""
+    try:
+        code = run()
+    except Exception:  # noqa: BLE001 - reported, then the hard exit below
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def free_port() -> int:

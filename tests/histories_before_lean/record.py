@@ -12,14 +12,12 @@ time-skipping server (the evaluation window and the 回头看 interval pass, so 
 
 import asyncio
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-import tempfile
 
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
 from domain.models import Actor
@@ -29,13 +27,11 @@ from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from runtime.cases import start_case
-from runtime.devserver import installed_binary
-from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
+from tests.conftest import start_dev_env, start_time_skipping_env
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, intake, policy
 from domain.stages import Stage
 from tests.workflow_steps import act, rectify, stage, to_recheck_pending
-from workflows import search_attributes
 from workflows.whistle import WhistleWorkflow
 
 HERE = Path(__file__).parent
@@ -51,11 +47,16 @@ async def save(handle: WorkflowHandle, name: str) -> None:
     (HERE / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
 
 
+async def recheck_and_save(handle: WorkflowHandle, name: str) -> None:
+    """From recheck_pending to closed, the recheck brought forward; then save the history."""
+    await act(handle, "bring_recheck_forward", SUPERVISOR, note="提前回头看")
+    await act(handle, "recheck", INSPECTOR, result="consolidated", note="未反弹")
+    await handle.result()
+    await save(handle, name)
+
+
 async def on_dev_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"), namespace="bihuan",
-        data_converter=pydantic_data_converter,
-        search_attributes=list(search_attributes.ALL_KEYS))
+    env = await start_dev_env()
     try:
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
             async def start():
@@ -65,10 +66,7 @@ async def on_dev_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -
 
             ordinary = await start()
             await to_recheck_pending(ordinary)
-            await act(ordinary, "bring_recheck_forward", SUPERVISOR, note="提前回头看")
-            await act(ordinary, "recheck", INSPECTOR, result="consolidated", note="未反弹")
-            await ordinary.result()
-            await save(ordinary, "ordinary_closed")
+            await recheck_and_save(ordinary, "ordinary_closed")
 
             failed = await start()
             await act(failed, "accept", OFFICER)
@@ -77,10 +75,7 @@ async def on_dev_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -
             await rectify(failed)
             await act(failed, "verify", INSPECTOR, passed=True, note="已清理")
             await act(failed, "evaluate", HOTLINE, rating="满意")
-            await act(failed, "bring_recheck_forward", SUPERVISOR, note="提前回头看")
-            await act(failed, "recheck", INSPECTOR, result="consolidated", note="未反弹")
-            await failed.result()
-            await save(failed, "failed_verification_closed")
+            await recheck_and_save(failed, "failed_verification_closed")
 
             whistled = await start()
             await act(whistled, "accept", OFFICER)
@@ -102,10 +97,7 @@ async def on_dev_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -
             await rectify(whistled)
             await act(whistled, "verify", INSPECTOR, passed=True, note="已清理")
             await act(whistled, "evaluate", HOTLINE, rating="满意")
-            await act(whistled, "bring_recheck_forward", SUPERVISOR, note="提前回头看")
-            await act(whistled, "recheck", INSPECTOR, result="consolidated", note="未反弹")
-            await whistled.result()
-            await save(whistled, "whistled_closed")
+            await recheck_and_save(whistled, "whistled_closed")
             await save(whistle, "whistle_completed")
 
             waiting = await start()
@@ -117,11 +109,8 @@ async def on_dev_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -
 
 
 async def on_time_skipping_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter)
+    env = await start_time_skipping_env()
     try:
-        await register_search_attributes(env.client)
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
             case_policy = policy(catalog)
             handle = (await start_case(env.client, intake(
