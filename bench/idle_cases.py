@@ -137,7 +137,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--cache", type=int, default=1000,
+    parser.add_argument("--cache", type=int, default=500,
                         help="the worker's max_cached_workflows")
     parser.add_argument("--recheck-every", type=int, default=4,
                         help="every n-th case is taken on to recheck_pending")

@@ -22,7 +22,7 @@ WORKFLOWS = [CaseWorkflow, WhistleWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
-                 executor: ThreadPoolExecutor, max_cached_workflows: int = 1000) -> Worker:
+                 executor: ThreadPoolExecutor, max_cached_workflows: int = 500) -> Worker:
     ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=[ledger_activities.record, ledger_activities.record_whistle],
