@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,8 @@ class Phase:
     persistence: float = 0.0
     # Case index → workflow id.
     ids: dict[int, str] = field(default_factory=dict)
+    # Process → CPU seconds used during the phase.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -202,12 +205,20 @@ async def bihuan_case(api: Api, i: int) -> None:
 
 async def run_bihuan(system: System, phase: Phase, cases: int, check_ledger: bool) -> Phase:
     limits = httpx.Limits(max_connections=phase.clients, max_keepalive_connections=phase.clients)
-    before = server_metric(system, PERSISTENCE)
-    async with httpx.AsyncClient(base_url=system.api_url, limits=limits, timeout=60) as http:
+    async with measured(system, phase), \
+            httpx.AsyncClient(base_url=system.api_url, limits=limits, timeout=60) as http:
         api = Api(http, phase, check_ledger)
         await clients_drive(phase, range(cases), lambda i: bihuan_case(api, i))
-    phase.persistence = server_metric(system, PERSISTENCE) - before
     return phase
+
+
+@asynccontextmanager
+async def measured(system: System, phase: Phase):
+    """The server's persistence requests and each process's CPU time during the phase."""
+    requests, cpu = server_metric(system, PERSISTENCE), system.cpu()
+    yield
+    phase.persistence = server_metric(system, PERSISTENCE) - requests
+    phase.cpu = {name: used - cpu[name] for name, used in system.cpu().items()}
 
 
 async def run_floor(system: System, client: Client, phase: Phase, cases: int) -> Phase:
@@ -227,9 +238,8 @@ async def run_floor(system: System, client: Client, phase: Phase, cases: int) ->
         if await handle.result() != steps:
             phase.wrong.append(f"{handle.id} did not count {steps} updates")
 
-    before = server_metric(system, PERSISTENCE)
-    await clients_drive(phase, range(cases), drive)
-    phase.persistence = server_metric(system, PERSISTENCE) - before
+    async with measured(system, phase):
+        await clients_drive(phase, range(cases), drive)
     return phase
 
 
@@ -255,6 +265,9 @@ def print_phase(phase: Phase) -> None:
     print(f"   cases/s {phase.cases / phase.elapsed:8.2f}   step round trips/s "
           f"{phase.steps / phase.elapsed:8.2f}   server persistence requests/step "
           f"{phase.persistence / max(phase.steps, 1):6.1f}")
+    per_step = ", ".join(f"{name} {1000 * used / max(phase.steps, 1):.1f}"
+                         for name, used in sorted(phase.cpu.items()))
+    print(f"   CPU ms per step: {per_step}")
     print(f"   {'step':<24}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     rows = sorted(phase.latencies.items()) + [("(all actions)", phase.actions())]
     for kind, values in rows:

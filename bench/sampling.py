@@ -1,5 +1,6 @@
 """Sampling the worker and the API with py-spy while a benchmark phase runs (--profile DIR).
 
+Only samples holding the GIL are kept: where the CPU goes, not where the process waits.
 py-spy is not a dependency of the project: `.venv/bin/pip install py-spy` to use it. It writes
 collapsed stacks (DIR/<process>.txt, one `frame;frame;… count` line per stack) and a summary of
 where the samples fall is printed: the leaf functions and the project's own functions that the
@@ -27,7 +28,7 @@ def sampled(directory: Path | None, pids: dict[str, int]) -> Iterator[None]:
     spy = installed_binary("py-spy")
     directory.mkdir(parents=True, exist_ok=True)
     samplers = [subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw",
-                                  "--rate", "50", "--nonblocking",
+                                  "--rate", "100", "--nonblocking", "--gil",
                                   "--output", str(directory / f"{name}.txt")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for name, pid in pids.items()]

@@ -50,6 +50,12 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -70,6 +76,12 @@ class System:
 
     def pid(self, name: str) -> int:
         return self.processes[name].pid
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each process, this one (the load) included."""
+        used = {name: cpu_seconds(proc.pid) for name, proc in self.processes.items()}
+        used["load"] = cpu_seconds(os.getpid())
+        return used
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.settings.data_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the dir
