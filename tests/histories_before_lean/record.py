@@ -3,7 +3,10 @@
 Run once, from code that predates a change to what the case or whistle workflow does, so the
 change can prove it still replays what was recorded before it:
 
-    .venv/bin/python -m tests.histories_before_lean.record
+    .venv/bin/python -m tests.histories_before_lean.record [DIR]
+
+DIR defaults to this folder; tests/histories_lean/ holds the same paths recorded from the lean
+loop, so a later change is checked against both.
 
 Cases are driven through the Temporal client on a dev server (the ordinary loop, a failed
 verification, a whistle of two departments, a case left waiting for its 回头看) and on the
@@ -12,6 +15,7 @@ time-skipping server (the evaluation window and the 回头看 interval pass, so 
 
 import asyncio
 import os
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -35,6 +39,7 @@ from tests.workflow_steps import act, rectify, stage, to_recheck_pending
 from workflows.whistle import WhistleWorkflow
 
 HERE = Path(__file__).parent
+INTO = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
 TASK_QUEUE = "record-histories"
 HOUSING = "拉萨市住房和城乡建设局"
 POWER = "国网拉萨供电公司"
@@ -44,7 +49,8 @@ DEPARTMENTS = [Actor(id="dep-zj-01", name="张工", role=Role.DEPARTMENT, depart
 
 async def save(handle: WorkflowHandle, name: str) -> None:
     history = await handle.fetch_history()
-    (HERE / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+    INTO.mkdir(parents=True, exist_ok=True)
+    (INTO / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
 
 
 async def recheck_and_save(handle: WorkflowHandle, name: str) -> None:
