@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -106,7 +106,9 @@ class CaseService:
 
     async def _query(self, case_id: str) -> CaseState:
         try:
-            return await self.client.get_workflow_handle(case_id).query(CaseWorkflow.state)
+            return await self.client.get_workflow_handle(case_id).query(
+                CaseWorkflow.state,
+                rpc_timeout=timedelta(seconds=self.settings.query_timeout_seconds))
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise ApiError(404, "case_not_found", f"There is no case {case_id}.") from None

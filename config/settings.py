@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # How long the API waits for a workflow to answer an action before telling the caller
     # to retry with the same Idempotency-Key.
     action_timeout_seconds: float = 30.0
+    # How long the API asks a case's workflow for its state when the ledger has no row for it
+    # yet (a case whose opening was not written); Temporal's own limit is 30 s.
+    query_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # Webhooks: every notification is POSTed to each URL, signed with webhook_secret (HMAC-SHA256)
     # and retried with exponential backoff. From the environment, a JSON list:

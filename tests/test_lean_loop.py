@@ -1,6 +1,7 @@
 """The lean case loop (workflow.patched "lean-loop"): one alarm kept across stage changes, no
 CaseStage upserts, and the opening written to the ledger before the API answers."""
 
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -13,7 +14,7 @@ from api.main import create_app
 from api.service import CaseService
 from config.settings import Settings
 from runtime.cases import start_case
-from tests.api_client import new_case, post_case
+from tests.api_client import get, new_case, post_case
 from tests.factories import INSPECTOR, MUNICIPAL_OFFICER, SUPERVISOR, intake, policy
 from tests.test_time_limits import actions, at, near, next_friday_before_a_normal_monday, skip_to
 from tests.workflow_steps import act, case_worker, starter, to_recheck_pending
@@ -100,3 +101,20 @@ async def test_an_opened_case_is_in_the_ledger_before_any_worker_runs_it(
         again = await post_case(api, {**new_case(), "external_id": response.json()["external_id"]})
         assert again.status_code == 200 and again.json()["case_id"] == case_id
     await dev_env.client.get_workflow_handle(case_id).terminate(reason="end of test")
+
+
+async def test_a_case_no_one_can_read_yet_answers_503_soon(dev_env, ledger, catalog):
+    # Started around the API, as an older API did, on a task queue no worker polls: no ledger
+    # row, and the query that stands in for it cannot be answered.
+    settings = Settings(task_queue=f"nobody-{uuid.uuid4().hex[:8]}", query_timeout_seconds=1)
+    handle = (await start_case(dev_env.client, intake(policy(catalog), calendar=catalog.calendar),
+                               settings.task_queue))[0]
+    service = CaseService(dev_env.client, ledger, catalog, settings)
+    transport = httpx.ASGITransport(app=create_app(settings, service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as api:
+        started = time.monotonic()
+        response = await get(api, f"/cases/{handle.id}")
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "case_not_ready"
+    assert time.monotonic() - started < 10
+    await handle.terminate(reason="end of test")
