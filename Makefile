@@ -27,8 +27,9 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m cli.main demo
 
+# Small defaults, a few minutes; bench/README.md tells how to run each at full size.
 bench: $(STAMP)
-	$(PY) bench/events_per_case.py
+	$(PY) bench/all.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -8,8 +8,9 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (Client, WorkflowUpdateFailedError,
                               WorkflowUpdateRPCTimeoutOrCancelledError)
@@ -32,8 +33,12 @@ from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 from ledger.repository import Ledger
 from runtime.cases import start_case
+from runtime.logging import get_logger
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
+
+log = get_logger("api")
+
 
 @dataclass
 class Opened:
@@ -74,10 +79,16 @@ class CaseService:
             calendar=self.catalog.calendar,
             history_event_limit=self.settings.case_history_event_limit)
         try:
-            _, state = await start_case(self.client, intake, self.settings.task_queue)
+            _, opening = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:
             return Opened(await self.get_case(case_id, actor), created=False)
-        return Opened(CaseView.of(state, actor), created=True)
+        try:
+            # The row is current when the caller hears of the case, however busy the worker is.
+            await run_in_threadpool(self.ledger.record, opening)
+        except SQLAlchemyError as err:
+            # The case is open all the same: its workflow writes the same row when it can.
+            log.warning("opening not written to the ledger", case_id=case_id, error=str(err))
+        return Opened(CaseView.of(opening.state, actor), created=True)
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -100,11 +111,16 @@ class CaseService:
 
     async def _query(self, case_id: str) -> CaseState:
         try:
-            return await self.client.get_workflow_handle(case_id).query(CaseWorkflow.state)
+            return await self.client.get_workflow_handle(case_id).query(
+                CaseWorkflow.state,
+                rpc_timeout=timedelta(seconds=self.settings.query_timeout_seconds))
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise ApiError(404, "case_not_found", f"There is no case {case_id}.") from None
-            raise
+            # Not in the ledger yet and its worker busy or away: a clear answer, not a 500.
+            raise ApiError(503, "case_not_ready",
+                           f"Case {case_id} cannot be read yet: {err.message}. Try again in a "
+                           "moment.") from None
 
     async def history(self, case_id: str, actor: Actor) -> CaseHistory:
         await self._readable(case_id, actor)

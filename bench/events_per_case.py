@@ -43,6 +43,7 @@ from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
 from workflows import search_attributes
 from runtime.cases import start_case
+
 from workflows.case import CaseWorkflow
 
 CATEGORY = "exposed_garbage"

@@ -31,7 +31,7 @@ def run_all(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     try:
         spawn("temporal", server_command(settings))
-        _wait_for_temporal(settings, children[0][1])
+        wait_for_temporal(settings, children[0][1])
         raise_retention(settings)
         spawn("worker", [sys.executable, "-m", "cli.main", "worker"])
         spawn("api", [sys.executable, "-m", "cli.main", "api"])
@@ -50,7 +50,7 @@ def run_all(settings: Settings) -> int:
     return 0
 
 
-def _wait_for_temporal(settings: Settings, server: subprocess.Popen) -> None:
+def wait_for_temporal(settings: Settings, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:

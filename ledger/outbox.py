@@ -40,8 +40,9 @@ def add(session: Session, notifications: list[Notification], insert: Callable) -
                  recipient=n.recipient, title=n.title, body=n.body, occurred_at=n.occurred_at,
                  data=n.model_dump(mode="json", include={"data"})["data"], created_at=created_at)
             for n in notifications]
-    session.execute(insert(OutboxRow).values(rows)
-                    .on_conflict_do_nothing(index_elements=["event_id"]))
+    # Rows as parameters, not values(): one compiled statement whatever their number.
+    session.execute(insert(OutboxRow.__table__).on_conflict_do_nothing(index_elements=["event_id"]),
+                    rows)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert = _INSERT[engine.dialect.name]
+        # Statements built once and executed with parameters: building one per write (values,
+        # the excluded alias) cost more than the write itself, and compiled forms are reused.
+        self._statements: dict[tuple, object] = {}
         # Reads of what record wrote to the outbox (for_case), for the API and tests.
         self.outbox = outbox.Outbox(engine)
 
@@ -35,8 +38,7 @@ class Ledger:
                 session.execute(select(func.pg_advisory_xact_lock(
                     func.hashtext(entry.event.case_id))))
             # A write first: on SQLite it takes the database's write lock before the reads.
-            session.execute(self._insert(CaseEventRow).values(**event)
-                            .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
+            session.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
             facts, spans = rollups.read_facts(session, entry.event.case_id)
             before = rollups.contribution(facts, spans)
             if self._advance(session, CaseRow, case, ["case_id"]):
@@ -47,10 +49,8 @@ class Ledger:
                 self._replace(session, CaseStepRow, _step_values(entry.state),
                               ["case_id", "position"])
             span = _span_values(entry)
-            if span and session.execute(
-                    self._insert(StageSpanRow).values(**span)
-                    .on_conflict_do_nothing(index_elements=["case_id", "seq"])
-                    .returning(StageSpanRow.seq)).first() is not None:
+            if span and session.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
+                                                       returning="seq"), span).first():
                 spans = [*spans, (span["stage"], span["bucket"], span["seconds"])]
             rollups.add(session, self._insert,
                         rollups.difference(before, rollups.contribution(facts, spans)))
@@ -63,30 +63,52 @@ class Ledger:
     def _advance(self, session: Session, table, values: dict, keys: list[str]) -> bool:
         """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read
         from RETURNING: rowcount is -1 through the ORM on PostgreSQL."""
-        upsert = self._insert(table).values(**values)
-        return session.execute(upsert.on_conflict_do_update(
-            index_elements=keys, set_={k: upsert.excluded[k] for k in values if k not in keys},
-            where=table.last_seq < upsert.excluded.last_seq,
-        ).returning(table.last_seq)).first() is not None
+        return session.execute(self._upsert(table, tuple(values), tuple(keys), advance=True),
+                               values).first() is not None
 
     def _replace(self, session: Session, table, rows: list[dict], keys: list[str]) -> None:
-        """Insert or overwrite rows, in one statement."""
+        """Insert or overwrite rows, in one round trip."""
         if not rows:
             return
-        upsert = self._insert(table).values(rows)
-        session.execute(upsert.on_conflict_do_update(
-            index_elements=keys, set_={k: upsert.excluded[k] for k in rows[0] if k not in keys}))
+        session.execute(self._upsert(table, tuple(rows[0]), tuple(keys), advance=False), rows)
+
+    def _upsert(self, table, columns: tuple[str, ...], keys: tuple[str, ...], advance: bool):
+        cache_key = (table.__tablename__, columns, keys, advance)
+        statement = self._statements.get(cache_key)
+        if statement is None:
+            t = table.__table__
+            insert = self._insert(t)
+            statement = insert.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: insert.excluded[c] for c in columns if c not in keys},
+                where=t.c.last_seq < insert.excluded.last_seq if advance else None)
+            if advance:
+                statement = statement.returning(t.c.last_seq)
+            self._statements[cache_key] = statement
+        return statement
+
+    def _new_only(self, table, keys: tuple[str, ...], returning: str | None = None):
+        """Insert unless a row with these keys exists; with `returning`, that column of the row
+        inserted, none when it existed."""
+        cache_key = (table.__tablename__, keys, returning)
+        statement = self._statements.get(cache_key)
+        if statement is None:
+            statement = self._insert(table.__table__).on_conflict_do_nothing(
+                index_elements=list(keys))
+            if returning:
+                statement = statement.returning(table.__table__.c[returning])
+            self._statements[cache_key] = statement
+        return statement
 
     def record_whistle(self, entry: WhistleEntry) -> None:
         """A whistle's event, its record and its departments' rows; idempotent like `record`."""
         e, w = entry.event, entry.state
         with Session(self.engine) as session, session.begin():
-            session.execute(self._insert(WhistleEventRow).values(
+            session.execute(self._new_only(WhistleEventRow, ("case_id", "whistle_no", "seq")), dict(
                 case_id=e.case_id, whistle_no=e.whistle_no, seq=e.seq, request_id=e.request_id,
                 action=e.action.value, department=e.department, occurred_at=e.occurred_at,
                 note=e.note, evidence=e.evidence, payload=e.payload,
-                actor=e.actor.model_dump(mode="json", exclude_none=True),
-            ).on_conflict_do_nothing(index_elements=["case_id", "whistle_no", "seq"]))
+                actor=e.actor.model_dump(mode="json", exclude_none=True)))
             whistle = dict(case_id=w.case_id, whistle_no=w.whistle_no, workflow_id=w.workflow_id,
                            kind=w.kind, status=w.status, reason=w.reason, blown_by=w.blown_by.id,
                            blown_at=w.blown_at, closed_at=w.closed_at, last_seq=w.seq,

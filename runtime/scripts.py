@@ -4,16 +4,21 @@ import asyncio
 import os
 import sys
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import NoReturn
 
 
 def run_and_exit(main: Coroutine[None, None, int]) -> NoReturn:
-    """Run the script's coroutine and leave with the status it returns (1 if it raised). The
-    SDK runtime can crash at interpreter exit after a good run: os._exit reports what the
-    script decided, nothing else."""
+    """Run the script's coroutine and leave with the status it returns (1 if it raised)."""
+    exit_with(lambda: asyncio.run(main))
+
+
+def exit_with(run: Callable[[], int]) -> NoReturn:
+    """Leave with the status `run` returns (1 if it raised). The SDK runtime can crash at
+    interpreter exit after a good run: os._exit reports what the script decided, nothing
+    else."""
     try:
-        code = asyncio.run(main)
+        code = run()
     except Exception:  # noqa: BLE001 - reported, then the hard exit below
         traceback.print_exc()
         code = 1

@@ -25,12 +25,13 @@ WORKFLOWS = [CaseWorkflow, WhistleWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
-                 executor: ThreadPoolExecutor,
-                 shutdown_grace: timedelta = timedelta(0)) -> Worker:
+                 executor: ThreadPoolExecutor, shutdown_grace: timedelta = timedelta(0),
+                 max_cached_workflows: int = 500) -> Worker:
     ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=[ledger_activities.record, ledger_activities.record_whistle],
-                  activity_executor=executor, graceful_shutdown_timeout=shutdown_grace)
+                  activity_executor=executor, graceful_shutdown_timeout=shutdown_grace,
+                  max_cached_workflows=max_cached_workflows)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -48,7 +49,8 @@ async def run_worker(settings: Settings) -> None:
 
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, settings.task_queue, Ledger(engine), executor,
-                              timedelta(seconds=settings.worker_shutdown_grace_seconds))
+                              timedelta(seconds=settings.worker_shutdown_grace_seconds),
+                              settings.worker_max_cached_workflows)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)

@@ -116,12 +116,16 @@ async def own_time_env():
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def dev_env():
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_env() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"), namespace="bihuan",
         data_converter=pydantic_data_converter,
         search_attributes=list(search_attributes.ALL_KEYS))
+
+
+@pytest.fixture(scope="session")
+async def dev_env():
+    env = await start_dev_env()
     yield env
     await env.shutdown()
 

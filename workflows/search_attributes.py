@@ -14,9 +14,11 @@ CASE_OVERDUE = SearchAttributeKey.for_bool("CaseOverdue")
 ALL_KEYS = (CASE_STAGE, CASE_TEAM, CASE_DISTRICT, CASE_SOURCE, CASE_CATEGORY, CASE_OVERDUE)
 
 
-def of_state(state: CaseState) -> TypedSearchAttributes:
-    return TypedSearchAttributes([
-        SearchAttributePair(CASE_STAGE, state.stage.value),
+def of_state(state: CaseState, with_stage: bool = True) -> TypedSearchAttributes:
+    """CaseStage only for cases on the old loop: cases started now leave it unset rather than
+    keep it current at one history event per stage change; filter by stage in the ledger."""
+    stage = [SearchAttributePair(CASE_STAGE, state.stage.value)] if with_stage else []
+    return TypedSearchAttributes(stage + [
         SearchAttributePair(CASE_TEAM, state.team or ""),
         SearchAttributePair(CASE_DISTRICT, state.location.district),
         SearchAttributePair(CASE_SOURCE, state.source.value),
