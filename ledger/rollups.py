@@ -21,7 +21,7 @@ from itertools import groupby
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, case, delete, func, insert, null, select
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, null, select
 from sqlalchemy.orm import Session
 
 from domain.calendar import LHASA
@@ -139,12 +139,18 @@ def difference(before, after) -> tuple[dict[Key, list[int]], dict[StageKey, list
 
 # ---- reading and writing ------------------------------------------------------------------------
 
+_FACTS = select(*(getattr(CaseRow, c) for c in FACT_COLUMNS)).where(
+    CaseRow.case_id == bindparam("case_id"))
+_SPANS = select(StageSpanRow.stage, StageSpanRow.bucket, StageSpanRow.seconds).where(
+    StageSpanRow.case_id == bindparam("case_id"))
+# The two upserts per dialect, built once: every ledger write runs them.
+_UPSERTS: dict[str, tuple] = {}
+
+
 def read_facts(session: Session, case_id: str) -> tuple[dict | None, list[Span]]:
     """The case's row as the roll-ups see it, and its stays; for the write about to change them."""
-    row = session.execute(select(*(getattr(CaseRow, c) for c in FACT_COLUMNS))
-                          .where(CaseRow.case_id == case_id)).first()
-    spans = session.execute(select(StageSpanRow.stage, StageSpanRow.bucket, StageSpanRow.seconds)
-                            .where(StageSpanRow.case_id == case_id)).all()
+    row = session.execute(_FACTS, {"case_id": case_id}).first()
+    spans = session.execute(_SPANS, {"case_id": case_id}).all()
     return (dict(row._mapping) if row else None), [tuple(s) for s in spans]
 
 
@@ -152,28 +158,40 @@ def facts_of(values: Mapping) -> dict:
     return {column: values[column] for column in FACT_COLUMNS}
 
 
-def add(session: Session | Connection, insert: Callable, change) -> None:
-    """Add a difference to the roll-ups, in key order (so two writers take row locks in the
-    same order and never deadlock)."""
-    counts, stages = change
-    if counts:
-        rows = [dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, delta)))
-                for k, delta in sorted(counts.items())]
-        upsert = insert(StatsRollupRow).values(rows)
-        session.execute(upsert.on_conflict_do_update(
+def _upserts(insert: Callable, dialect: str) -> tuple:
+    found = _UPSERTS.get(dialect)
+    if found is None:
+        counts = insert(StatsRollupRow.__table__)
+        counts = counts.on_conflict_do_update(
             index_elements=["month", "dim", "value"],
-            set_={c: getattr(StatsRollupRow, c) + upsert.excluded[c] for c in ROLLUP_COUNTS}))
-    if stages:
-        rows = [dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=d[0],
-                     micros=d[1], min_seconds=d[2], max_seconds=d[3])
-                for k, d in sorted(stages.items())]
-        upsert = insert(StageTimeRollupRow).values(rows)
-        t, new = StageTimeRollupRow, upsert.excluded
-        session.execute(upsert.on_conflict_do_update(
+            set_={c: getattr(StatsRollupRow, c) + counts.excluded[c] for c in ROLLUP_COUNTS})
+        bands = insert(StageTimeRollupRow.__table__)
+        t, new = StageTimeRollupRow, bands.excluded
+        bands = bands.on_conflict_do_update(
             index_elements=["month", "dim", "value", "stage", "bucket"],
             set_={"spans": t.spans + new.spans, "micros": t.micros + new.micros,
                   "min_seconds": _bound(t.min_seconds, new.min_seconds, lambda a, b: a < b),
-                  "max_seconds": _bound(t.max_seconds, new.max_seconds, lambda a, b: a > b)}))
+                  "max_seconds": _bound(t.max_seconds, new.max_seconds, lambda a, b: a > b)})
+        found = _UPSERTS[dialect] = (counts, bands)
+    return found
+
+
+def add(session: Session, insert: Callable, change) -> None:
+    """Add a difference to the roll-ups, in key order (so two writers take row locks in the
+    same order and never deadlock)."""
+    counts, stages = change
+    if not counts and not stages:
+        return
+    counts_upsert, bands_upsert = _upserts(insert, session.get_bind().dialect.name)
+    if counts:
+        session.execute(counts_upsert, [
+            dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, delta)))
+            for k, delta in sorted(counts.items())])
+    if stages:
+        session.execute(bands_upsert, [
+            dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=d[0],
+                 micros=d[1], min_seconds=d[2], max_seconds=d[3])
+            for k, d in sorted(stages.items())])
         if any(d[0] < 0 for d in stages.values()):
             # A band left empty forgets its bounds, so stays added later set them afresh.
             months = sorted({k[0] for k, d in stages.items() if d[0] < 0})
