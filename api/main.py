@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import cases, catalog, stats, supervision, whistles
+from api.routes import cases, catalog, dashboard, stats, supervision, whistles
 from api.service import CaseService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
     app.include_router(whistles.router)
     app.include_router(catalog.router)
     app.include_router(stats.router)
+    dashboard.install(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict:

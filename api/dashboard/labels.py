@@ -1,0 +1,70 @@
+"""The dashboard's Chinese wording: role names, the definition shown on hover for each figure,
+and what to tell a person when the API refuses them."""
+
+from domain.roles import Role
+
+ROLE_LABELS = {
+    Role.HOTLINE: "12345热线", Role.REPORTER: "上报人", Role.DISPATCHER: "派单员",
+    Role.OFFICER: "专班人员", Role.DEPARTMENT: "职能部门", Role.COMMUNITY: "街道/社区",
+    Role.INSPECTOR: "监督员", Role.SUPERVISOR: "督办", Role.ADMIN: "管理员", Role.SYSTEM: "系统",
+}
+
+# name in /stats: (label, definition shown on hover)
+COUNT_HINTS = {
+    "found": ("发现数", "本期立案的案件数（含作废）"),
+    "open": ("在办数", "本期立案、目前既未办结也未作废的案件数"),
+    "overdue": ("超时数", "本期立案、当前等待的环节已超过时限的案件数"),
+    "closed": ("办结数", "本期立案、目前已办结（回头看巩固）的案件数"),
+    "rebounded": ("反弹数", "本期立案、回头看至少发现一次问题反弹的案件数"),
+}
+RATE_HINTS = {
+    "accepted_on_time_rate": ("响应率（及时签收率）",
+                              "按时签收的签收环节 ÷ 以签收结束的全部签收环节；改派、退单、作废结束的不计"),
+    "resolved_rate": ("解决率", "首次现场核查即通过的案件 ÷ 至少核查过一次的案件"),
+    "satisfaction_rate": ("满意率", "非常满意、满意、基本满意的评价 ÷ 已评价案件"),
+    "rectified_on_time_rate": ("按时办结率",
+                               "按时提交整改的整改环节 ÷ 以提交整改结束的全部整改环节（每轮一次）；"
+                               "经批准的延期算作约定时限"),
+    "rebound_rate": ("反弹率", "回头看发现问题反弹的次数 ÷ 已开展的回头看次数"),
+}
+WHISTLE_HINTS = {
+    "summoned": ("被吹哨次数", "本期被召集的次数"),
+    "reported_on_time": ("按时报到", "在时限内报到且未被标记迟到"),
+    "reported_late": ("迟到报到", "超过时限报到，或先被标记迟到"),
+    "not_reported": ("未报到", "尚未报到（无论是否已过时限）"),
+    "parts_done": ("完成任务", "已报告本部门任务完成"),
+    "avg_minutes_to_report_in": ("平均报到用时", "从召集到报到的平均分钟数，只计已报到的"),
+}
+
+REFUSALS = {
+    "role_not_allowed": "您的角色无权进行此操作或查看此内容。",
+    "not_your_team": "该案件不属于您所在的专班。",
+    "not_your_area": "该案件不在您负责的区域内。",
+    "not_your_case": "该案件不是您上报的。",
+    "case_not_found": "没有这个案件。",
+    "case_closed": "案件已办结或作废，不能再督办。",
+    "invalid_input": "输入有误，请检查筛选条件。",
+    "csrf_refused": "此操作只能在督办看板页面内发起。",
+    "temporal_unavailable": "案件引擎暂时没有响应，请稍后再试。",
+    "action_pending": "案件引擎未及时响应，请稍后刷新查看是否已记录。",
+    "idempotency_key_reused": "这次操作与之前的请求编号冲突，请刷新页面后重试。",
+}
+SIGN_IN_REASONS = {
+    "token_expired": "登录已过期，请重新输入令牌。",
+    "invalid_signature": "令牌签名无效。",
+    "malformed_token": "这不是有效的令牌（JWT）。",
+    "unsigned_token": "不接受未签名的令牌。",
+    "invalid_claims": "令牌中的身份信息不完整或无效。",
+    "invalid_token": "令牌无效。",
+    "missing_token": "请输入令牌。",
+}
+
+
+def refusal_text(code: str) -> str:
+    return REFUSALS.get(code, f"请求被拒绝（{code}）。")
+
+
+def sign_in_text(code: str | None) -> str | None:
+    if code is None:
+        return None
+    return SIGN_IN_REASONS.get(code, "令牌无效，请重新登录。")
