@@ -20,11 +20,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m cli.main run
 
-# The dashboard's browser tests drive Debian's chromium (never a browser Playwright downloads).
+# The dashboard's browser tests drive Debian's chromium (never a browser Playwright downloads),
+# with a Chinese font so that their screenshots can be read.
 chromium:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
-	  else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=zh | grep -q .; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium fonts-wqy-microhei; fi
 
 # The runner exits with pytest's own status, even if the SDK runtime crashes at interpreter exit.
 test: $(STAMP) chromium

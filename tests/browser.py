@@ -6,6 +6,7 @@ skipped with the reason elsewhere."""
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,10 @@ def chromium_path() -> str:
         _missing(f"The dashboard's browser tests need Debian's chromium at {CHROMIUM} (or "
                  "BIHUAN_TEST_CHROMIUM): `make test` installs it, or run "
                  "`apt-get update && apt-get install -y chromium`.")
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    if not fonts.stdout.strip():
+        _missing("No Chinese font is installed, so the dashboard's screenshots would show boxes: "
+                 "`make test` installs one, or run `apt-get install -y fonts-wqy-microhei`.")
     return path
 
 

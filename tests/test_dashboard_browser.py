@@ -148,7 +148,9 @@ class Visit:
         page.on("console", lambda m: self.errors.append(f"console: {m.text}")
                 if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
+        # A load cut short by leaving the page (ERR_ABORTED) is the browser's business.
+        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}")
+                if "ERR_ABORTED" not in (r.failure or "") else None)
 
     async def shot(self, name: str) -> None:
         await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -24,7 +24,7 @@ def _text(x: float, y: float, text: str, cls: str, anchor: str = "middle") -> st
             f"{escape(text)}</text>")
 
 
-def trend_chart(points: list[WeekPoint], width: int = 720, height: int = 240) -> Markup:
+def trend_chart(points: list[WeekPoint], width: int = 960, height: int = 240) -> Markup:
     """Weekly bars of cases found and closed, and the 按时办结率 line on its own 0–100 % axis."""
     left, right, top, bottom = 40, 44, 16, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -43,7 +43,8 @@ def trend_chart(points: list[WeekPoint], width: int = 720, height: int = 240) ->
         parts.append(_text(left + plot_w + 6, y + 4, f"{share}%", "axis rate", "start"))
     slot = plot_w / max(1, len(points))
     bar = max(2.0, slot * 0.32)
-    line = []
+    # The rate line breaks at weeks with nothing to rate rather than bridging them.
+    runs: list[list[tuple[float, float, WeekPoint]]] = [[]]
     for i, p in enumerate(points):
         x0 = left + slot * i + slot / 2
         for offset, value, cls, name in ((-bar, p.found, "bar-found", "发现"),
@@ -52,15 +53,17 @@ def trend_chart(points: list[WeekPoint], width: int = 720, height: int = 240) ->
             parts.append(f'<rect x="{x0 + offset:.1f}" y="{top + plot_h - h:.1f}" '
                          f'width="{bar:.1f}" height="{h:.1f}" class="{cls}">'
                          f"<title>{escape(p.label)} {name} {value}</title></rect>")
-        if p.on_time_rate is not None:
-            y = top + plot_h - plot_h * p.on_time_rate
-            line.append((x0, y, p))
+        if p.on_time_rate is None:
+            runs.append([])
+        else:
+            runs[-1].append((x0, top + plot_h - plot_h * p.on_time_rate, p))
         parts.append(_text(x0, height - bottom + 16, p.label, "axis"))
-    if line:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}"
-                        for i, (x, y, _) in enumerate(line))
-        parts.append(f'<path d="{path}" class="rate-line"/>')
-        for x, y, p in line:
+    for run in runs:
+        if len(run) > 1:
+            path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}"
+                            for i, (x, y, _) in enumerate(run))
+            parts.append(f'<path d="{path}" class="rate-line"/>')
+        for x, y, p in run:
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" class="rate-dot">'
                          f"<title>{escape(p.label)} 按时办结率 {p.on_time_rate:.1%}</title>"
                          "</circle>")

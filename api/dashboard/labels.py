@@ -68,3 +68,19 @@ def sign_in_text(code: str | None) -> str | None:
     if code is None:
         return None
     return SIGN_IN_REASONS.get(code, "令牌无效，请重新登录。")
+
+# The case list's filter boxes, as the form labels them.
+FILTER_LABELS = {
+    "q": "关键词", "team": "专班", "category": "问题类别", "source": "来源", "urgency": "紧急程度",
+    "district": "区县", "street": "街道", "community": "社区", "overdue": "当前超时",
+    "overdue_step": "曾超时环节", "rebounded": "反弹过", "whistled": "吹过哨", "stage": "阶段",
+    "created_from": "立案日期从", "created_to": "立案日期到", "closed_from": "办结日期从",
+    "closed_to": "办结日期到", "sort": "排序", "order": "顺序", "limit": "每页条数",
+    "cursor": "翻页位置",
+}
+
+
+def filter_names(err) -> str:
+    """The fields a pydantic ValidationError names, as the form labels them."""
+    names = dict.fromkeys(str(e["loc"][0]) if e["loc"] else "?" for e in err.errors())
+    return "、".join(FILTER_LABELS.get(name, name) for name in names)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.dashboard import charts
-from api.dashboard.labels import COUNT_HINTS, RATE_HINTS, WHISTLE_HINTS
+from api.dashboard.labels import COUNT_HINTS, RATE_HINTS, WHISTLE_HINTS, filter_names
 from api.errors import ApiError
 from api.routes.stats import (GroupBy, Interval, PeriodQuery, StatsQuery, StatsRow, get_stats,
                               get_whistle_stats)
@@ -162,9 +162,7 @@ def list_query(params: list[tuple[str, str]]) -> tuple[ListQuery, dict]:
     try:
         return ListQuery.model_validate(raw), form
     except ValidationError as err:
-        fields = ", ".join(str(e["loc"][0]) for e in err.errors())
-        raise ApiError(422, "invalid_input", f"筛选条件有误：{fields}。",
-                       fields=[str(e["loc"][0]) for e in err.errors()]) from None
+        raise ApiError(422, "invalid_input", f"筛选条件有误：{filter_names(err)}。") from None
 
 
 async def case_list(service: CaseService, actor: Actor, params: list[tuple[str, str]]) -> dict:
@@ -193,6 +191,7 @@ async def case_detail(service: CaseService, actor: Actor, case_id: str, now: dat
             "late_by": late_text(now - clock.due_at) if clock and clock.overdue else None,
             "steps": [(s, STEP_LABELS.get(s.step, s.step)) for s in case.steps],
             "temporal_url": f"{ui}/{quote(case_id, safe='')}",
+            "kind_names": {k.code: k.name for k in service.catalog.whistle_kinds.values()},
             "whistle_url": lambda workflow_id: f"{ui}/{quote(workflow_id, safe='')}",
             "can_urge": may_urge(actor) and case.stage not in TERMINAL_STAGES}
 
@@ -207,8 +206,8 @@ async def whistle_board(service: CaseService, actor: Actor, now: datetime,
     try:
         query = PeriodQuery.model_validate({"from": start, "to": end})
     except ValidationError as err:
-        fields = ", ".join(str(e["loc"][0]) for e in err.errors())
-        raise ApiError(422, "invalid_input", f"日期有误：{fields}。") from None
+        raise ApiError(422, "invalid_input", "日期有误：开始和结束须为日期（YYYY-MM-DD），结束在开始之后，"
+                       "相隔不超过三年。") from None
     report = await get_whistle_stats(query, actor, service)
 
     def punctuality(row) -> float | None:
