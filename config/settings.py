@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "bihuan"
     task_queue: str = "bihuan-cases"
     temporal_ui_port: int = 8233
+    # Where people's browsers reach the Temporal UI (the dashboard links each case to it); empty:
+    # the dev server's UI beside temporal_address, on temporal_ui_port.
+    temporal_ui_base_url: str = ""
     temporal_retention_days: int = Field(default=365, ge=365)
 
     api_host: str = "127.0.0.1"
@@ -98,5 +101,7 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str:
-        host = self.temporal_address.rsplit(":", 1)[0]
-        return f"http://{host}:{self.temporal_ui_port}/namespaces/{self.temporal_namespace}/workflows"
+        base = self.temporal_ui_base_url.rstrip("/")
+        if not base:
+            base = f"http://{self.temporal_address.rsplit(':', 1)[0]}:{self.temporal_ui_port}"
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows"

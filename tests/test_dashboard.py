@@ -221,3 +221,10 @@ def test_lateness_reads_in_days_hours_and_minutes():
     assert late_text(timedelta(hours=5, minutes=31)) == "5小时31分"
     assert late_text(timedelta(seconds=59)) == "0分钟"
     assert late_text(timedelta(seconds=-30)) == "0分钟"
+
+
+def test_workflow_links_follow_the_configured_temporal_ui():
+    assert Settings(temporal_ui_base_url="https://temporal.lasa.example/").temporal_ui_url == \
+        "https://temporal.lasa.example/namespaces/bihuan/workflows"
+    assert Settings(temporal_address="10.0.0.5:7233", temporal_ui_port=8300).temporal_ui_url == \
+        "http://10.0.0.5:8300/namespaces/bihuan/workflows"

@@ -327,6 +327,9 @@ async def test_case_page_shows_every_step_photos_deadline_and_whistles(browser, 
         [e["action"] for e in history]
     submitted = page.locator("#timeline li[data-action=submit_rectification]")
     assert "扎西（专班人员 · 环境卫生）" in await submitted.text_content()
+    assert await page.text_content("#timeline li[data-action=verify] [data-outcome]") == "核查通过"
+    assert await page.text_content("#timeline li[data-action=evaluate] [data-outcome]") == \
+        "评价：满意"
     assert "整改中 → 待核查" in await submitted.text_content()
     assert "已清运垃圾约2吨并消杀" in await submitted.text_content()
     thumbs = submitted.locator("img.thumb")

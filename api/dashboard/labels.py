@@ -1,6 +1,7 @@
 """The dashboard's Chinese wording: role names, the definition shown on hover for each figure,
 and what to tell a person when the API refuses them."""
 
+from domain.models import RATING_LABELS, Rating
 from domain.roles import Role
 
 ROLE_LABELS = {
@@ -84,3 +85,23 @@ def filter_names(err) -> str:
     """The fields a pydantic ValidationError names, as the form labels them."""
     names = dict.fromkeys(str(e["loc"][0]) if e["loc"] else "?" for e in err.errors())
     return "、".join(FILTER_LABELS.get(name, name) for name in names)
+
+
+def outcome_text(action: str, payload: dict) -> str | None:
+    """What an action decided, from its payload: the rating given, the verification's result."""
+    match action:
+        case "evaluate" if payload.get("rating") in set(Rating):
+            return f"评价：{RATING_LABELS[Rating(payload['rating'])]}"
+        case "verify" if "passed" in payload:
+            return "核查通过" if payload["passed"] else "核查未通过"
+        case "recheck" if payload.get("result"):
+            return {"consolidated": "已巩固", "rebounded": "问题反弹"}.get(payload["result"])
+        case "review" if payload.get("decision"):
+            return {"uphold": "维持办理结果", "reopen": "重新整改"}.get(payload["decision"])
+        case "decide_extension" if "approved" in payload:
+            return "同意延期" if payload["approved"] else "不同意延期"
+        case "request_extension" if payload.get("extend_by"):
+            return f"申请延期 {payload['extend_by']}"
+        case "assign" if payload.get("team"):
+            return f"派至{payload['team']}"
+    return None

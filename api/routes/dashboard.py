@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth import verify_token
 from api.dashboard import pages, session
-from api.dashboard.labels import ROLE_LABELS, refusal_text, sign_in_text
+from api.dashboard.labels import ROLE_LABELS, outcome_text, refusal_text, sign_in_text
 from api.deps import IdempotencyKey, Service
 from api.errors import ApiError
 from api.schemas import ACTIONS
@@ -22,7 +22,7 @@ from config.catalog import URGENCY_LABELS
 from domain.actions import Action
 from domain.calendar import local_text
 from domain.lifecycle import STEP_LABELS
-from domain.models import SOURCE_LABELS
+from domain.models import RATING_LABELS, SOURCE_LABELS
 from domain.stages import STAGE_LABELS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dashboard"
@@ -32,7 +32,8 @@ templates.env.filters["lhasa"] = lambda moment, fmt="%Y-%m-%d %H:%M": (
 templates.env.filters["percent"] = lambda value: "—" if value is None else f"{value:.1%}"
 templates.env.globals.update(STAGE_LABELS=STAGE_LABELS, SOURCE_LABELS=SOURCE_LABELS,
                              URGENCY_LABELS=URGENCY_LABELS, ROLE_LABELS=ROLE_LABELS,
-                             STEP_NAMES=STEP_LABELS,
+                             STEP_NAMES=STEP_LABELS, RATING_LABELS=RATING_LABELS,
+                             outcome=outcome_text,
                              # Each 督办 form's Idempotency-Key: a double click is applied once.
                              new_key=lambda: uuid.uuid4().hex)
 # Scripts and styles only from this server; photos of evidence may be anywhere.
