@@ -15,7 +15,6 @@ from struct import pack
 
 import httpx
 import pytest
-import uvicorn
 
 from api.auth import mint_token
 from api.main import create_app
@@ -26,12 +25,11 @@ from domain.calendar import LHASA
 from domain.models import Actor
 from domain.roles import Role
 from runtime.worker import build_worker
-from tests.api_client import HOTLINE, new_case
+from tests.api_client import HOTLINE, free_port, new_case, serving
 from tests.browser import ARTIFACTS, chromium_path, playwright_api
 from tests.conftest import sqlite_ledger
 from tests.dashboard_seed import seed
 from tests.factories import SUPERVISOR, bearer
-from tests.api_client import free_port
 
 DISTRICT_LEADER = Actor(id="c100", name="堆龙区领导", role=Role.COMMUNITY, district="堆龙德庆区")
 TEAM_HEAD = Actor(id="o100", name="市政专班负责人", role=Role.OFFICER, team="市政设施")
@@ -106,27 +104,16 @@ async def site(dev_env, executor, fast_config, photo_server, tmp_path_factory):
     settings = Settings(task_queue=f"dashboard-{uuid.uuid4().hex[:8]}", config_dir=fast_config,
                         action_timeout_seconds=10)
     app = create_app(settings, CaseService(dev_env.client, ledger, catalog, settings))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
-        serving = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                assert not serving.done(), "uvicorn stopped before it started"
-                await asyncio.sleep(0.05)
-            base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=20) as api:
-                live = {}
-                for name, fields in LIVE.items():
-                    response = await api.post("/cases", json=new_case(**fields),
-                                              headers=bearer(HOTLINE))
-                    assert response.status_code == 201, response.text
-                    live[name] = response.json()["case_id"]
-                yield {"base": base, "settings": settings, "api": api, "live": live,
-                       "live_opened": datetime.now(timezone.utc), **seeded}
-        finally:
-            server.should_exit = True
-            await serving
+        async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as api:
+            live = {}
+            for name, fields in LIVE.items():
+                response = await api.post("/cases", json=new_case(**fields),
+                                          headers=bearer(HOTLINE))
+                assert response.status_code == 201, response.text
+                live[name] = response.json()["case_id"]
+            yield {"base": base, "settings": settings, "api": api, "live": live,
+                   "live_opened": datetime.now(timezone.utc), **seeded}
 
 
 @pytest.fixture(scope="module")

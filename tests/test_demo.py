@@ -1,11 +1,9 @@
 """`bihuan demo` end to end: the real API served by uvicorn, a worker and the Temporal dev server,
 with a ledger of its own so every row in it belongs to the demo."""
 
-import asyncio
 import uuid
 from collections import Counter
 
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +13,7 @@ from cli.demo import run_demo
 from config.settings import Settings
 from ledger.tables import CaseRow
 from runtime.worker import build_worker
-from tests.api_client import free_port
+from tests.api_client import free_port, serving
 from tests.conftest import sqlite_ledger
 
 
@@ -23,19 +21,10 @@ async def test_demo_drives_every_path(dev_env, executor, catalog, tmp_path, caps
     ledger = sqlite_ledger(tmp_path)
     settings = Settings(task_queue=f"demo-tests-{uuid.uuid4().hex[:8]}", data_dir=tmp_path)
     app = create_app(settings, service=CaseService(dev_env.client, ledger, catalog, settings))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
-        serving = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                assert not serving.done(), "uvicorn stopped before it started"
-                await asyncio.sleep(0.05)
-            status = await run_demo(f"http://127.0.0.1:{port}", settings)
-        finally:
-            server.should_exit = True
-            await serving
+        async with serving(app) as url:
+            status = await run_demo(url, settings)
     out = capsys.readouterr().out
     assert status == 0, out
 
