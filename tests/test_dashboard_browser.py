@@ -249,18 +249,22 @@ async def test_overview_figures_are_those_of_the_stats_api(browser, site):
         # Twelve weeks of trend, a ranking of teams and one of streets, as /stats gives them.
         assert await page.locator("#trend svg text.axis").count() >= 12
         recent = {"from": lhasa_day(-29), "to": lhasa_day(1)}
-        teams = (await api_json(site, "/stats", group_by="team", **recent))["rows"]
-        shown = await page.locator("[data-ranking=team] tbody tr td:nth-child(2)").all_text_contents()
-        assert sorted(shown) == sorted(r["group_label"] for r in teams)
-        best = max((r for r in teams if r["rectified_on_time_rate"]["value"] is not None),
-                   key=lambda r: r["rectified_on_time_rate"]["value"])
-        assert best["rectified_on_time_rate"]["value"] == pytest.approx(
-            max(r["rectified_on_time_rate"]["value"] or 0 for r in teams))
-        first_rate = await page.locator("[data-ranking=team] tbody tr").first.locator(
-            ".rate-value").text_content()
-        assert first_rate == percent(best["rectified_on_time_rate"])
-        streets = (await api_json(site, "/stats", group_by="street", **recent))["rows"]
-        assert await page.locator("[data-ranking=street] tbody tr").count() == len(streets)
+        for group_by in ("team", "street"):
+            rows = (await api_json(site, "/stats", group_by=group_by, **recent))["rows"]
+            ranked = page.locator(f"[data-ranking={group_by}] tbody tr")
+            shown = [((await r.locator("td").nth(1).text_content()),
+                      (await r.locator(".rate-value").text_content()))
+                     for r in await ranked.all()]
+            assert sorted(shown) == sorted((r["group_label"], percent(r["rectified_on_time_rate"]))
+                                           for r in rows)
+            # Best 按时办结率 first; groups with nothing to rate last.
+            values = [r["rectified_on_time_rate"]["value"] for r in rows]
+            by_label = {r["group_label"]: r["rectified_on_time_rate"]["value"] for r in rows}
+            order = [by_label[label] for label, _ in shown]
+            rated = [v for v in order if v is not None]
+            assert rated == sorted(rated, reverse=True) and len(rated) == len(
+                [v for v in values if v is not None])
+            assert order[len(rated):] == [None] * (len(order) - len(rated))
         await v.shot(f"overview-{width}")
         await v.context.close()
 
@@ -390,11 +394,12 @@ async def test_each_leader_sees_what_the_api_lets_them_see(browser, site):
         assert found["found"]["value"] < (await api_json(
             site, "/stats", **{"from": lhasa_day(-29), "to": lhasa_day(1)}))["rows"][0][
                 "found"]["value"]
+        await v.shot(f"cases-{who.role.value}")
         # Whistle punctuality is for supervisors and departments: said, not shown empty.
         await page.goto("/dashboard/whistles")
         assert await page.text_content("[role=alert]") == "您的角色无权进行此操作或查看此内容。"
         v.errors.clear()  # the 403 itself
-        await v.shot(f"cases-{who.role.value}")
+        await v.shot(f"whistles-refused-{who.role.value}")
         await page.goto("/dashboard/overdue")
         assert await page.locator("[data-urge-open]").count() == 0  # only supervisors urge
         await v.context.close()

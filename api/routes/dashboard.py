@@ -58,8 +58,9 @@ def _page(request: Request, template: str, status: int = 200, **context) -> HTML
 
 
 def _refused(request: Request, err: ApiError, nav: str) -> HTMLResponse:
+    own = err.code == pages.FILTER_REFUSED
     return _page(request, "refused.html", status=err.status, nav=nav, code=err.code,
-                 message=refusal_text(err.code) if err.code != "invalid_input" else err.message)
+                 message=err.message if own else refusal_text(err.code))
 
 
 async def _render(request: Request, nav: str, template: str, gather) -> HTMLResponse:
@@ -83,13 +84,15 @@ async def login_form(request: Request, next: str | None = None, reason: str | No
 async def login(request: Request):
     fields = await session.form_fields(request)
     token, target = fields.get("token", "").strip(), session.safe_next(fields.get("next"))
-    if token.lower().startswith("bearer "):
+    if token.lower().startswith("bearer "):  # pasted with the header's scheme
         token = token[7:].strip()
     try:
-        verify_token(request.app.state.settings, token or "-")
+        if not token:
+            raise ApiError(401, "missing_token", "No token was given.")
+        verify_token(request.app.state.settings, token)
     except ApiError as err:
-        code = "missing_token" if not token else err.code
-        return _page(request, "login.html", status=401, next=target, error=sign_in_text(code))
+        return _page(request, "login.html", status=401, next=target,
+                     error=sign_in_text(err.code))
     response = RedirectResponse(target, status_code=303)
     session.keep_token(request, response, token)
     return response
