@@ -24,7 +24,7 @@ def seed(ledger, catalog, now: datetime, photos: list[str]) -> dict[str, str]:
     def story(case_id: str, ago: timedelta, **where) -> Story:
         return Story(ledger, catalog, case_id, now - ago, **where)
 
-    # Waiting to be signed for since two days ago: the oldest overdue step.
+    # Waiting to be signed for since two days ago.
     _overdue(story("hotline-D1", timedelta(hours=50)))
 
     # Signed for, whistled (供电 reported in late), rectification now overdue.
@@ -64,6 +64,8 @@ def seed(ledger, catalog, now: datetime, photos: list[str]) -> dict[str, str]:
     d8 = story("hotline-D8", timedelta(days=30)).rectify(accept=30, submit=200)
     d8.verify(300).rate(400, "unsatisfied")
     d8.act(500, "review", COMMUNITY, decision="uphold", note="经复核问题已解决")
-    story("hotline-D9", timedelta(days=45), **LIGHTS).act(60, "accept", MUNICIPAL_OFFICER)
-    return {"oldest_overdue": "hotline-D1", "whistled": "hotline-D2",
+    # Rectifying for six weeks, long past its deadline: the oldest overdue step.
+    _overdue(story("hotline-D9", timedelta(days=45), **LIGHTS).act(60, "accept",
+                                                                     MUNICIPAL_OFFICER))
+    return {"oldest_overdue": "hotline-D9", "whistled": "hotline-D2",
             "photos": "hotline-D3", "rebounded": "hotline-D5", "closed": "hotline-D6"}

@@ -169,12 +169,13 @@ def test_overdue_steps_oldest_first_and_places_within_scope(any_ledger, catalog)
     placed.act(5, "accept", OFFICER_ACTOR)
 
     board = overdue_steps(any_ledger.engine, SUPERVISOR_ACTOR)
-    assert [(s.case_id, s.step) for s in board.items] == [("hotline-D1", "accept"),
-                                                         ("hotline-D2", "rectify")]
-    assert board.total == 2 and board.items[0].due_at < board.items[1].due_at
+    assert [(s.case_id, s.step) for s in board.items] == [
+        ("hotline-D9", "rectify"), ("hotline-D1", "accept"), ("hotline-D2", "rectify")]
+    assert board.total == 3 and board.items[0].due_at < board.items[1].due_at
     assert [s.case_id for s in overdue_steps(any_ledger.engine, MUNICIPAL_OFFICER).items] == \
-        ["hotline-D2"]  # a team head: their team's only
-    assert overdue_steps(any_ledger.engine, SUPERVISOR_ACTOR, limit=1).total == 2
+        ["hotline-D9", "hotline-D2"]  # a team head: their team's only
+    shortened = overdue_steps(any_ledger.engine, SUPERVISOR_ACTOR, limit=1)
+    assert shortened.total == 3 and [s.case_id for s in shortened.items] == ["hotline-D9"]
 
     places = {p.case_id: p for p in open_case_places(any_ledger.engine, SUPERVISOR_ACTOR)}
     assert "hotline-D6" not in places and "hotline-D4" not in places  # closed, invalid
