@@ -11,6 +11,7 @@ import pytest
 
 from api.auth import mint_token
 from api.dashboard import charts
+from api.dashboard.labels import limit_text
 from api.dashboard.pages import late_text
 from config.settings import Settings
 from domain.actions import Action
@@ -222,6 +223,8 @@ def test_lateness_reads_in_days_hours_and_minutes():
     assert late_text(timedelta(hours=5, minutes=31)) == "5小时31分"
     assert late_text(timedelta(seconds=59)) == "0分钟"
     assert late_text(timedelta(seconds=-30)) == "0分钟"
+    assert [limit_text(x) for x in ("4wh", "3wd", "2h", "30d", "30m")] == [
+        "4个工作小时", "3个工作日", "2小时", "30天", "30分钟"]
 
 
 def test_workflow_links_follow_the_configured_temporal_ui():

@@ -342,6 +342,7 @@ async def test_case_page_shows_every_step_photos_deadline_and_whistles(browser, 
     assert "迟到" in await page.locator("#whistles tr[data-department='国网拉萨供电公司']") \
         .text_content()
     assert "整改：" in await page.text_content("#deadline")
+    assert "时限 1天" in await page.text_content("#deadline")  # 路灯不亮, 紧急
     assert "已超时" in await page.text_content("#deadline")
     await v.shot("case-whistle")
     await v.context.close()

@@ -1,6 +1,7 @@
 """The dashboard's Chinese wording: role names, the definition shown on hover for each figure,
 and what to tell a person when the API refuses them."""
 
+from domain.calendar import parse_limit
 from domain.models import RATING_LABELS, Rating
 from domain.roles import Role
 
@@ -105,3 +106,15 @@ def outcome_text(action: str, payload: dict) -> str | None:
         case "assign" if payload.get("team"):
             return f"派至{payload['team']}"
     return None
+
+
+LIMIT_UNITS = {"m": "分钟", "h": "小时", "d": "天", "wh": "个工作小时", "wd": "个工作日"}
+
+
+def limit_text(limit: str) -> str:
+    """A time limit as written in the configuration ("4wh") in words ("4个工作小时")."""
+    try:
+        amount, unit = parse_limit(limit)
+    except ValueError:
+        return limit
+    return f"{amount}{LIMIT_UNITS.get(unit, unit)}"

@@ -14,7 +14,8 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth import verify_token
 from api.dashboard import pages, session
-from api.dashboard.labels import ROLE_LABELS, outcome_text, refusal_text, sign_in_text
+from api.dashboard.labels import (ROLE_LABELS, limit_text, outcome_text, refusal_text,
+                                  sign_in_text)
 from api.deps import IdempotencyKey, Service
 from api.errors import ApiError
 from api.schemas import ACTIONS
@@ -29,6 +30,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dashboard"
 templates = Jinja2Templates(directory=PACKAGE / "templates")
 templates.env.filters["lhasa"] = lambda moment, fmt="%Y-%m-%d %H:%M": (
     local_text(moment, fmt) if moment else "—")
+templates.env.filters["limit"] = limit_text
 templates.env.filters["percent"] = lambda value: "—" if value is None else f"{value:.1%}"
 templates.env.globals.update(STAGE_LABELS=STAGE_LABELS, SOURCE_LABELS=SOURCE_LABELS,
                              URGENCY_LABELS=URGENCY_LABELS, ROLE_LABELS=ROLE_LABELS,
