@@ -232,3 +232,13 @@ def test_workflow_links_follow_the_configured_temporal_ui():
         "https://temporal.lasa.example/namespaces/bihuan/workflows"
     assert Settings(temporal_address="10.0.0.5:7233", temporal_ui_port=8300).temporal_ui_url == \
         "http://10.0.0.5:8300/namespaces/bihuan/workflows"
+
+
+async def test_what_people_typed_is_shown_as_text_never_run(api):
+    typed = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    case_id = (await open_case(api, description=typed))["case_id"]
+    signed_in(api, SUPERVISOR)
+    for page in (f"/dashboard/cases/{case_id}", "/dashboard/cases?q=onerror"):
+        shown = (await api.get(page)).text
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in shown, page
+        assert "<script>alert" not in shown and "<img src=x" not in shown
