@@ -16,7 +16,6 @@ from api.dashboard.pages import late_text
 from config.settings import Settings
 from domain.actions import Action
 from domain.models import Actor
-from domain.roles import Role
 from ledger.dashboard import open_case_places, overdue_steps
 from tests.api_client import HOTLINE, OFFICER, SUPERVISOR, history, open_case
 from tests.dashboard_seed import seed

@@ -207,7 +207,7 @@ async def whistle_board(service: CaseService, actor: Actor, now: datetime,
     end = end or (today + timedelta(days=1)).isoformat()
     try:
         query = PeriodQuery.model_validate({"from": start, "to": end})
-    except ValidationError as err:
+    except ValidationError:
         raise ApiError(422, FILTER_REFUSED, "日期有误：开始和结束须为日期（YYYY-MM-DD），结束在开始之后，"
                        "相隔不超过三年。") from None
     report = await get_whistle_stats(query, actor, service)
