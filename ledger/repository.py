@@ -5,15 +5,16 @@ row only moves forward in seq, so a retried or replayed activity changes nothing
 Its notifications go to the outbox in the same transaction, keyed by their event_id.
 """
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from domain.actions import Action
 from domain.models import CaseEvent, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
-from ledger import outbox
-from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStepRow, StageSpanRow,
-                           WhistleEventRow, WhistleRow, WhistleSummonsRow)
+from ledger import outbox, rollups
+from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStateRow, CaseStepRow,
+                           StageSpanRow, WhistleEventRow, WhistleRow, WhistleSummonsRow)
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -28,15 +29,31 @@ class Ledger:
     def record(self, entry: LedgerEntry) -> None:
         event, case = _event_values(entry.event), _case_values(entry.state)
         with Session(self.engine) as session, session.begin():
+            if self.engine.dialect.name == "postgresql":
+                # One writer per case at a time, so the roll-up difference below is taken
+                # against what no concurrent write of the same case is changing.
+                session.execute(select(func.pg_advisory_xact_lock(
+                    func.hashtext(entry.event.case_id))))
+            # A write first: on SQLite it takes the database's write lock before the reads.
             session.execute(self._insert(CaseEventRow).values(**event)
                             .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
+            facts, spans = rollups.read_facts(session, entry.event.case_id)
+            before = rollups.contribution(facts, spans)
             if self._advance(session, CaseRow, case, ["case_id"]):
+                facts = rollups.facts_of(case)
+                self._replace(session, CaseStateRow, [dict(
+                    case_id=case["case_id"], last_seq=case["last_seq"],
+                    state=entry.state.model_dump(mode="json"))], ["case_id"])
                 self._replace(session, CaseStepRow, _step_values(entry.state),
                               ["case_id", "position"])
             span = _span_values(entry)
-            if span:
-                session.execute(self._insert(StageSpanRow).values(**span)
-                                .on_conflict_do_nothing(index_elements=["case_id", "seq"]))
+            if span and session.execute(
+                    self._insert(StageSpanRow).values(**span)
+                    .on_conflict_do_nothing(index_elements=["case_id", "seq"])
+                    .returning(StageSpanRow.seq)).first() is not None:
+                spans = [*spans, (span["stage"], span["bucket"], span["seconds"])]
+            rollups.add(session, self._insert,
+                        rollups.difference(before, rollups.contribution(facts, spans)))
             # Same transaction: a notification is stored exactly when its event is.
             outbox.add(session, entry.notifications, self._insert)
 
@@ -99,7 +116,8 @@ class Ledger:
 
     def case(self, case_id: str) -> CaseState | None:
         with Session(self.engine) as session:
-            state = session.scalar(select(CaseRow.state).where(CaseRow.case_id == case_id))
+            state = session.scalar(select(CaseStateRow.state)
+                                   .where(CaseStateRow.case_id == case_id))
         return CaseState.model_validate(state) if state is not None else None
 
     def case_id_for(self, source: str, external_id: str) -> str | None:
@@ -127,8 +145,9 @@ def _case_values(s: CaseState) -> dict:
         rating=s.rating.value if s.rating else None, overdue=s.overdue,
         whistles=len(s.whistles), rechecks=s.rechecks, first_verification=s.first_verification,
         evaluation=s.evaluation, opened_by=s.opened_by, departments=_departments(s),
+        **_step_counts(s),
         due_at=s.clock.due_at if s.clock else None, created_at=s.created_at,
-        updated_at=s.updated_at, last_seq=s.seq, state=s.model_dump(mode="json"))
+        updated_at=s.updated_at, last_seq=s.seq)
     for stage in STAGE_TIME_COLUMNS:
         values[f"{stage}_at"] = s.stage_times.get(stage)
     return values
@@ -145,6 +164,15 @@ def _step_values(s: CaseState) -> list[dict]:
             for position, clock in enumerate(s.steps)]
 
 
+def _step_counts(s: CaseState) -> dict[str, int]:
+    signed = [c for c in s.steps if c.step == "accept" and c.completed_by == Action.ACCEPT]
+    submitted = [c for c in s.steps
+                 if c.step == "rectify" and c.completed_by == Action.SUBMIT_RECTIFICATION]
+    return dict(accept_signed=len(signed), accept_on_time=sum(not c.late for c in signed),
+                rectify_submitted=len(submitted),
+                rectify_on_time=sum(not c.late for c in submitted))
+
+
 def _departments(s: CaseState) -> str:
     names = sorted(set(s.policy.departments if s.policy else []) | s.summoned_departments)
     return f"|{'|'.join(names)}|" if names else ""
@@ -156,8 +184,9 @@ def _span_values(entry: LedgerEntry) -> dict | None:
     if e.from_stage is None or e.from_stage == e.to_stage or e.from_stage not in s.stage_times:
         return None
     entered = s.stage_times[e.from_stage]
+    seconds = (e.occurred_at - entered).total_seconds()
     return dict(case_id=e.case_id, seq=e.seq, stage=e.from_stage.value, entered_at=entered,
-                left_at=e.occurred_at, seconds=(e.occurred_at - entered).total_seconds())
+                left_at=e.occurred_at, seconds=seconds, bucket=rollups.bucket(seconds))
 
 
 def _event_values(e: CaseEvent) -> dict:

@@ -27,7 +27,10 @@ denominator is 0.
 - stage times: per stage, every stay the cohort's cases have finished in it (a case back in a
   stage for another round counts once per stay; a stay still running does not count): how
   many, the mean seconds (rounded to 0.1 s) and the 90th percentile by nearest rank (the
-  ⌈0.9·n⌉-th smallest duration).
+  ⌈0.9·n⌉-th smallest duration). Stays are counted in duration bands 5 % wide, each knowing
+  its shortest and longest stay: the percentile is exact when it is the shortest or longest
+  of its band (always so when the band's stays are equal), otherwise it is interpolated
+  inside the band, so within 5 % of the exact value.
 
 Weeks start on Monday and months on the 1st, both in Lhasa time (UTC+8): a case created at
 2026-11-30 23:30 in Lhasa is November's even though it is 15:30 UTC.
@@ -40,15 +43,16 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import (ColumnElement, Engine, Float, Integer, and_, case, cast, extract, func,
-                        literal, not_, or_, select)
+                        literal, not_, select)
 
 from domain.calendar import LHASA
 from domain.errors import Refusal
 from domain.models import SATISFIED_RATINGS, Actor
 from domain.roles import Role
 from domain.stages import TERMINAL_STAGES, Stage
-from ledger.queries import visible_to
-from ledger.tables import CaseRow, CaseStepRow, StageSpanRow, WhistleSummonsRow
+from ledger import rollups
+from ledger.queries import sees_everything, visible_to
+from ledger.tables import ROLLUP_COUNTS, CaseRow, StageSpanRow, WhistleSummonsRow
 
 GroupBy = Literal["team", "district", "street", "category", "source"]
 Interval = Literal["week", "month"]
@@ -177,69 +181,133 @@ def _bucket_index(periods: list[Bucket]) -> ColumnElement[int]:
     return split(0, len(periods))
 
 
+def whole_months(period_from: datetime, period_to: datetime
+                 ) -> tuple[list[str], list[tuple[datetime, datetime]]]:
+    """The Lhasa months lying wholly in the period ("2026-11"), and what is left around them."""
+    months = [b for b in buckets(period_from, period_to, "month")
+              if b.start == _month_start(b.start) and b.end == _next_month(b.start)]
+    if not months:
+        return [], [(period_from, period_to)]
+    rest = [(period_from, months[0].start)] if period_from < months[0].start else []
+    if months[-1].end < period_to:
+        rest.append((months[-1].end, period_to))
+    return [b.key for b in months], rest
+
+
+def _month_start(moment: datetime) -> datetime:
+    return moment.astimezone(LHASA).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_month(moment: datetime) -> datetime:
+    return (_month_start(moment) + timedelta(days=32)).replace(day=1)
+
+
 # ---- case figures -------------------------------------------------------------------------------
+
+class _Tally:
+    """One row's figures while they are gathered: counts in ROLLUP_COUNTS order, and per stage
+    the stays by duration band {bucket: [count, microseconds, shortest, longest]}."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(ROLLUP_COUNTS)
+        self.stages: dict[str, dict[int, list[float]]] = {}
+
+    def add_counts(self, values) -> None:
+        for i, value in enumerate(values):
+            self.counts[i] += int(value or 0)
+
+    def add_band(self, stage: str, band: int, count: int, micros: int,
+                 shortest: float, longest: float) -> None:
+        found = self.stages.setdefault(stage, {}).get(band)
+        if found is None:
+            self.stages[stage][band] = [int(count), int(micros), shortest, longest]
+        else:
+            found[0] += int(count)
+            found[1] += int(micros)
+            found[2], found[3] = min(found[2], shortest), max(found[3], longest)
+
+    def row(self, group: str | None, period: Bucket) -> StatsRow:
+        c = dict(zip(ROLLUP_COUNTS, self.counts))
+        return StatsRow(
+            group, period, found=c["found"], open=c["open"], closed=c["closed"],
+            invalid=c["invalid"], rated=c["rated"], no_response=c["no_response"],
+            unrated=c["found"] - c["invalid"] - c["rated"],
+            accepted_on_time=Ratio(c["accept_on_time"], c["accept_signed"]),
+            rectified_on_time=Ratio(c["rectify_on_time"], c["rectify_submitted"]),
+            resolved=Ratio(c["passed"], c["verified"]),
+            satisfaction=Ratio(c["satisfied"], c["rated"]),
+            rebound=Ratio(c["rebounds"], c["rechecks"]),
+            stages=[self._stage_time(s) for s in TIMED_STAGES])
+
+    def _stage_time(self, stage: str) -> StageTime:
+        bands = self.stages.get(stage)
+        spans = sum(int(b[0]) for b in bands.values()) if bands else 0
+        if not spans:
+            return StageTime(stage)
+        total = sum(b[1] for b in bands.values()) / 1_000_000
+        # Nearest rank: the ⌈0.9·n⌉-th shortest, ⌈9n/10⌉ in integers.
+        return StageTime(stage, spans, round(total / spans, 1),
+                         float(rollups.percentile(bands, (spans * 9 + 9) // 10)))
+
 
 def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
                group_by: GroupBy | None, interval: Interval | None,
-               scope_actor: Actor) -> list[StatsRow]:
+               scope_actor: Actor, use_rollups: bool = True) -> list[StatsRow]:
     """The figures of the module docstring, one row per group and bucket.
 
     With neither group_by nor interval: one row, zeros included. With an interval, every group
     that has a case anywhere in the period gets a row for every bucket, so charts have no gaps;
     without group_by that is every bucket. Rows come in bucket order, then by group (no-group
-    last)."""
+    last).
+
+    Whole Lhasa months are read from the monthly roll-ups (ledger/rollups.py) when the caller
+    sees every case and the rows are not weekly; the rest of the period, and every narrower
+    scope, from the cases themselves. Both give the same figures (`use_rollups=False` forces
+    the second, for checking that)."""
     periods = buckets(period_from, period_to, interval)
-    keys: list[ColumnElement] = []
-    if group_by is not None:
-        keys.append(GROUP_COLUMNS[group_by].label("grp"))
-    if interval is not None:
-        keys.append(_bucket_index(periods).label("bucket"))
-    # Scope: the cases the caller could read one by one (domain.access.read_refusal).
-    cohort = and_(CaseRow.created_at >= period_from, CaseRow.created_at < period_to,
-                  visible_to(scope_actor, engine.dialect.name))
-    valid = CaseRow.stage != INVALID
+    tallies: dict[tuple, _Tally] = {}
 
-    rows: dict[tuple, StatsRow] = {}
+    def tally(group, bucket: int) -> _Tally:
+        return tallies.setdefault((group, bucket), _Tally())
 
-    def row(found: tuple) -> StatsRow:
-        group = found[0] if group_by is not None else None
-        bucket = found[-1] if interval is not None else 0
-        key = (group, bucket)
-        if key not in rows:
-            rows[key] = StatsRow(group, periods[bucket])
-        return rows[key]
-
+    months, rest = [], [(period_from, period_to)]
+    if use_rollups and sees_everything(scope_actor) and interval != "week":
+        months, rest = whole_months(period_from, period_to)
+    month_bucket = {b.key: i for i, b in enumerate(periods)} if interval else {}
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            # One snapshot for the three queries, so a case moving meanwhile cannot make a
-            # row's figures disagree (SQLite reads each statement on its own snapshot).
+            # One snapshot for every query, so a case moving meanwhile cannot make a row's
+            # figures disagree (SQLite reads each statement on its own snapshot).
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        for r in conn.execute(_case_counts(keys, cohort, valid)):
-            k, f = tuple(r[:len(keys)]), r[len(keys):]
-            target = row(k)
-            (target.found, target.open, target.closed, target.invalid, target.rated,
-             target.no_response, passed, verified, satisfied, rebounds,
-             rechecks) = (int(v) for v in f)
-            target.unrated = target.found - target.invalid - target.rated
-            target.resolved = Ratio(passed, verified)
-            target.satisfaction = Ratio(satisfied, target.rated)
-            target.rebound = Ratio(rebounds, rechecks)
-        for r in conn.execute(_step_counts(keys, cohort, valid)):
-            k, (step, on_time, total) = tuple(r[:len(keys)]), r[len(keys):]
-            ratio = Ratio(int(on_time), int(total))
-            if step == "accept":
-                row(k).accepted_on_time = ratio
-            else:
-                row(k).rectified_on_time = ratio
-        times: dict[tuple, dict[str, StageTime]] = {}
-        for r in conn.execute(_stage_times(keys, cohort, valid, engine.dialect.name)):
-            k, (stage, spans, avg, p90) = tuple(r[:len(keys)]), r[len(keys):]
-            times.setdefault(k, {})[stage] = StageTime(
-                stage, int(spans), round(float(avg), 1), float(p90))
-    for k, by_stage in times.items():
-        target = row(k)
-        target.stages = [by_stage.get(s, StageTime(s)) for s in TIMED_STAGES]
+        if months:
+            counts, stages = rollups.rows_for(months, group_by or "all", interval == "month")
+            for month, value, *values in conn.execute(counts):
+                tally(value or None if group_by else None,
+                      month_bucket.get(month, 0)).add_counts(values)
+            for month, value, stage, band, *figures in conn.execute(stages):
+                tally(value or None if group_by else None,
+                      month_bucket.get(month, 0)).add_band(stage, band, *figures)
+        keys: list[ColumnElement] = []
+        if group_by is not None:
+            keys.append(GROUP_COLUMNS[group_by].label("grp"))
+        if interval is not None:
+            keys.append(_bucket_index(periods).label("period"))
+        for start, end in rest:
+            # Scope: the cases the caller could read one by one (domain.access.read_refusal).
+            cohort = and_(CaseRow.created_at >= start, CaseRow.created_at < end,
+                          visible_to(scope_actor, engine.dialect.name))
+            for r in conn.execute(_case_counts(keys, cohort)):
+                k = tuple(r[:len(keys)])
+                tally(*_row_key(k, group_by, interval)).add_counts(r[len(keys):])
+            for r in conn.execute(_stage_bands(keys, cohort)):
+                k, (stage, band, *figures) = tuple(r[:len(keys)]), r[len(keys):]
+                tally(*_row_key(k, group_by, interval)).add_band(stage, band, *figures)
+    rows = {key: t.row(key[0], periods[key[1]]) for key, t in tallies.items()}
     return _complete(rows, periods, group_by, interval)
+
+
+def _row_key(k: tuple, group_by: GroupBy | None, interval: Interval | None) -> tuple:
+    return (k[0] if group_by is not None else None, k[-1] if interval is not None else 0)
 
 
 def _complete(rows: dict[tuple, StatsRow], periods: list[Bucket], group_by: GroupBy | None,
@@ -255,58 +323,38 @@ def _complete(rows: dict[tuple, StatsRow], periods: list[Bucket], group_by: Grou
             for b in range(len(periods)) for g in groups]
 
 
-def _case_counts(keys: list[ColumnElement], cohort, valid):
+def _case_counts(keys: list[ColumnElement], cohort):
+    """Per key, the figures of ROLLUP_COUNTS, as rollups.case_counts counts one case."""
     c = CaseRow
-    return (select(*keys,
-                   func.count(),
-                   _count(c.stage.not_in((CLOSED, INVALID))),
-                   _count(c.stage == CLOSED),
-                   _count(c.stage == INVALID),
-                   _count(valid & c.rating.is_not(None)),
-                   _count(valid & (c.evaluation == "no_response")),
-                   _count(valid & (c.first_verification == "passed")),
-                   _count(valid & c.first_verification.is_not(None)),
-                   _count(valid & c.rating.in_(SATISFIED)),
-                   func.coalesce(func.sum(case((valid, c.rebounds), else_=0)), 0),
-                   func.coalesce(func.sum(case((valid, c.rechecks), else_=0)), 0))
+    valid = c.stage != INVALID
+
+    def valid_sum(column) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((valid, column), else_=0)), 0)
+
+    figures = {
+        "found": func.count(), "open": _count(c.stage.not_in((CLOSED, INVALID))),
+        "closed": _count(c.stage == CLOSED), "invalid": _count(c.stage == INVALID),
+        "rated": _count(valid & c.rating.is_not(None)),
+        "no_response": _count(valid & (c.evaluation == "no_response")),
+        "passed": _count(valid & (c.first_verification == "passed")),
+        "verified": _count(valid & c.first_verification.is_not(None)),
+        "satisfied": _count(valid & c.rating.in_(SATISFIED)),
+    }
+    return (select(*keys, *(figures.get(name) if name in figures
+                            else valid_sum(getattr(c, name)) for name in ROLLUP_COUNTS))
             .where(cohort).group_by(*(k.name for k in keys)))
 
 
-def _step_counts(keys: list[ColumnElement], cohort, valid):
-    s = CaseStepRow
-    signed = (s.step == "accept") & (s.completed_by == "accept")
-    submitted = (s.step == "rectify") & (s.completed_by == "submit_rectification")
-    return (select(*keys, s.step, _count(not_(s.late)), func.count())
-            .select_from(s).join(CaseRow, CaseRow.case_id == s.case_id)
-            .where(cohort, valid, or_(signed, submitted))
-            .group_by(*(k.name for k in keys), s.step))
-
-
-def _stage_times(keys: list[ColumnElement], cohort, valid, dialect: str):
-    """Count, mean and nearest-rank p90 per stage, in one statement either way."""
+def _stage_bands(keys: list[ColumnElement], cohort):
+    """Per key and stage, the stays of valid cases by duration band: count, total, bounds."""
     span = StageSpanRow
-    spans = (select(*keys, span.stage, span.seconds)
-             .select_from(span).join(CaseRow, CaseRow.case_id == span.case_id)
-             .where(cohort, valid))
-    if dialect == "postgresql":
-        # percentile_disc(0.9) takes the ceil(0.9 * n)-th value, n in floating point: the same
-        # as ⌈9n/10⌉ for every n up to 2·10⁷ (checked), and twice as fast as a window.
-        return (spans.with_only_columns(
-                    *keys, span.stage, func.count(), func.avg(span.seconds),
-                    func.percentile_disc(0.9).within_group(span.seconds))
-                .group_by(*(k.name for k in keys), span.stage))
-    # SQLite has no ordered-set aggregates: rank in a window, ⌈9n/10⌉ in integers.
-    spans = spans.subquery("spans")
-    partition = [*(spans.c[k.name] for k in keys), spans.c.stage]
-    ranked = select(*partition, spans.c.seconds,
-                    func.row_number().over(partition_by=partition,
-                                           order_by=spans.c.seconds).label("rank"),
-                    func.count().over(partition_by=partition).label("n")).subquery("ranked")
-    by = [ranked.c[k.name] for k in keys]
-    nearest = (ranked.c.n * 9 + 9) // 10
-    return (select(*by, ranked.c.stage, func.count(), func.avg(ranked.c.seconds),
-                   func.max(case((ranked.c.rank == nearest, ranked.c.seconds))))
-            .group_by(*by, ranked.c.stage))
+    # Whole microseconds, as the roll-ups add them (rollups.micros).
+    micros = func.sum(func.round(span.seconds * 1_000_000))
+    return (select(*keys, span.stage, span.bucket, func.count(), micros,
+                   func.min(span.seconds), func.max(span.seconds))
+            .select_from(span).join(CaseRow, CaseRow.case_id == span.case_id)
+            .where(cohort, CaseRow.stage != INVALID)
+            .group_by(*(k.name for k in keys), span.stage, span.bucket))
 
 
 # ---- 吹哨报到双考核 -----------------------------------------------------------------------------

@@ -47,9 +47,9 @@ class CaseRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str | None] = mapped_column(String(128))
     category: Mapped[str | None] = mapped_column(String(64), index=True)
-    team: Mapped[str | None] = mapped_column(String(64), index=True)
+    team: Mapped[str | None] = mapped_column(String(64))
     urgency: Mapped[str] = mapped_column(String(16))
-    district: Mapped[str] = mapped_column(String(64), index=True)
+    district: Mapped[str] = mapped_column(String(64))
     street: Mapped[str | None] = mapped_column(String(64))
     community: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(Text)
@@ -59,7 +59,7 @@ class CaseRow(Base):
     rebounds: Mapped[int] = mapped_column(Integer)
     rating: Mapped[str | None] = mapped_column(String(24))
     # The step the case waits on now is past its deadline, and that deadline.
-    overdue: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # What the supervisors' statistics count (see api/stats docs for the definitions).
     whistles: Mapped[int] = mapped_column(Integer, default=0)
@@ -70,6 +70,12 @@ class CaseRow(Base):
     rechecks: Mapped[int] = mapped_column(Integer, default=0)
     first_verification: Mapped[str | None] = mapped_column(String(8))
     evaluation: Mapped[str | None] = mapped_column(String(16))
+    # Its 签收 steps ended by signing and its 整改 steps ended by submitting, and how many of
+    # each were in time: 及时签收率 and 按时办结率 without reading case_steps.
+    accept_signed: Mapped[int] = mapped_column(Integer, default=0)
+    accept_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    rectify_submitted: Mapped[int] = mapped_column(Integer, default=0)
+    rectify_on_time: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the case last entered each stage; null until it has.
@@ -86,15 +92,30 @@ class CaseRow(Base):
     invalid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sequence number of the newest event applied: older projections never overwrite newer.
     last_seq: Mapped[int] = mapped_column(Integer)
-    state: Mapped[dict] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_cases_source_external_id", "source", "external_id"),
+                      # A team's or a district's cases in some stages, counted in the index.
+                      Index("ix_cases_team_stage", "team", "stage"),
+                      Index("ix_cases_district_stage", "district", "stage"),
+                      # The overdue board, whole or by district or team: counted in the index.
+                      Index("ix_cases_overdue_district_team", "overdue", "district", "team"),
                       # The case list's keyset pages by last update (ledger/queries.py).
                       Index("ix_cases_updated_at_case_id", "updated_at", "case_id"),
                       # Statistics read a period's cases from the index alone (ledger/stats.py).
                       Index("ix_cases_stats_cohort", "created_at", "stage", "team", "district",
                             "street", "community", "category", "source", "rating", "evaluation",
-                            "first_verification", "rebounds", "rechecks", "case_id"))
+                            "first_verification", "rebounds", "rechecks", "accept_signed",
+                            "accept_on_time", "rectify_submitted", "rectify_on_time", "case_id"))
+
+
+class CaseStateRow(Base):
+    """A case's whole state as of cases.last_seq, as JSON (~2 KB). Kept apart so the lists and
+    counts that read `cases` row by row read narrow rows."""
+    __tablename__ = "case_states"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict] = mapped_column(JSON)
 
 
 class CaseEventRow(Base):
@@ -261,6 +282,61 @@ class StageSpanRow(Base):
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     seconds: Mapped[float] = mapped_column(Float)
+    # The duration's band on a logarithmic scale (ledger/rollups.py), for the p90.
+    bucket: Mapped[int] = mapped_column(Integer)
 
     # Time per stage of a period's cases without reading the rows (ledger/stats.py).
-    __table_args__ = (Index("ix_stage_spans_stats", "case_id", "stage", "seconds"),)
+    __table_args__ = (Index("ix_stage_spans_stats", "case_id", "stage", "bucket", "seconds"),)
+
+
+ROLLUP_COUNTS = ("found", "open", "closed", "invalid", "rated", "no_response", "passed",
+                 "verified", "satisfied", "rebounds", "rechecks", "accept_signed",
+                 "accept_on_time", "rectify_submitted", "rectify_on_time")
+
+
+class StatsRollupRow(Base):
+    """The figures of every case created in a Lhasa month, per grouping (ledger/rollups.py):
+    dim 'all' with value '', or team / district / street / category / source with the case's
+    value ('' where it has none). Kept current by every ledger write."""
+    __tablename__ = "stats_rollup"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
+    dim: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    found: Mapped[int] = mapped_column(Integer)
+    open: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer)
+    invalid: Mapped[int] = mapped_column(Integer)
+    rated: Mapped[int] = mapped_column(Integer)
+    no_response: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[int] = mapped_column(Integer)
+    verified: Mapped[int] = mapped_column(Integer)
+    satisfied: Mapped[int] = mapped_column(Integer)
+    rebounds: Mapped[int] = mapped_column(Integer)
+    rechecks: Mapped[int] = mapped_column(Integer)
+    accept_signed: Mapped[int] = mapped_column(Integer)
+    accept_on_time: Mapped[int] = mapped_column(Integer)
+    rectify_submitted: Mapped[int] = mapped_column(Integer)
+    rectify_on_time: Mapped[int] = mapped_column(Integer)
+
+
+class StageTimeRollupRow(Base):
+    """Stays in a stage of the valid cases created in a Lhasa month, per grouping as in
+    stats_rollup, counted per duration band: how many, their total, shortest and longest."""
+    __tablename__ = "stage_time_rollup"
+    # SQLite: rows live in the primary key's order, so a month's grouping is one range read.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(24), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spans: Mapped[int] = mapped_column(Integer)
+    # Total in whole microseconds: sums of integers come out the same in any order.
+    micros: Mapped[int] = mapped_column(BigInteger)
+    # Bounds of the stays counted; after stays leave (a re-dispatch moves a case to another
+    # team), they may be wider than what remains, but never outside the band.
+    min_seconds: Mapped[float | None] = mapped_column(Float)
+    max_seconds: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,254 @@
+"""Monthly roll-ups of the supervisors' figures, kept current by every ledger write.
+
+A year of statistics for a whole city would otherwise read every case and every stay in a stage
+it had (100,000 cases, 700,000 stays): seconds, not the moment a supervisor expects. Instead each
+case *contributes* to a few rows — its Lhasa creation month × each grouping (all cases, its team,
+district, street, category, source) — in `stats_rollup` (counts) and `stage_time_rollup` (stays
+per stage, counted per duration band). `Ledger.record` computes the case's contribution before
+and after the write and adds the difference in the same transaction, so the roll-ups always
+equal what `recompute` would build from the cases themselves; whatever changes a case — a new
+stage, a re-dispatch to another team, a late older entry, a case turned invalid — moves its
+contribution exactly.
+
+Durations are counted in bands 5 % wide on a logarithmic scale, each band with its count, total,
+shortest and longest stay; means stay exact, and the 90th percentile is exact when it is the
+shortest or longest stay of its band and otherwise lies inside the band (see `percentile`).
+"""
+
+import math
+from collections import defaultdict
+from itertools import groupby
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, case, delete, func, insert, null, select
+from sqlalchemy.orm import Session
+
+from domain.calendar import LHASA
+from domain.models import SATISFIED_RATINGS
+from ledger.tables import (ROLLUP_COUNTS, CaseRow, StageSpanRow, StageTimeRollupRow,
+                           StatsRollupRow)
+
+GAMMA = 1.05
+_LOG_GAMMA = math.log(GAMMA)
+# The groupings a roll-up is kept for; 'all' is the whole city.
+DIMS = ("all", "team", "district", "street", "category", "source")
+FACT_COLUMNS = ("created_at", "stage", "team", "district", "street", "category", "source",
+                "rating", "evaluation", "first_verification", "rebounds", "rechecks",
+                "accept_signed", "accept_on_time", "rectify_submitted", "rectify_on_time")
+_SATISFIED = frozenset(r.value for r in SATISFIED_RATINGS)
+
+Key = tuple[str, str, str]                 # month, dim, value
+StageKey = tuple[str, str, str, str, int]  # month, dim, value, stage, bucket
+Span = tuple[str, int, float]              # stage, bucket, seconds
+
+
+def bucket(seconds: float) -> int:
+    """The duration band: 0 below a second, then b for [GAMMA^(b-1), GAMMA^b) seconds."""
+    return 0 if seconds < 1 else 1 + int(math.log(seconds) / _LOG_GAMMA)
+
+
+def micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def month_of(moment: datetime) -> str:
+    return moment.astimezone(LHASA).strftime("%Y-%m")
+
+
+def percentile(bands: Mapping[int, Sequence[float]], rank: int) -> float:
+    """The `rank`-th shortest stay (1-based) from bands {bucket: (count, µs, min, max)}:
+    exact when it is its band's first or last, else interpolated between the band's bounds."""
+    seen = 0
+    for number in sorted(bands):
+        count, _, shortest, longest = bands[number]
+        if rank <= seen + count:
+            if rank == seen + count or count == 1:
+                return longest
+            if rank == seen + 1:
+                return shortest
+            return shortest + (longest - shortest) * (rank - seen - 1) / (count - 1)
+        seen += count
+    raise ValueError(f"rank {rank} beyond {seen} stays")
+
+
+# ---- one case's contribution --------------------------------------------------------------------
+
+def case_counts(facts: Mapping) -> list[int]:
+    """A case's figures in ROLLUP_COUNTS order. Invalid cases count in found and invalid only."""
+    stage, rating, verification = facts["stage"], facts["rating"], facts["first_verification"]
+    figures = {"found": 1, "open": int(stage not in ("closed", "invalid")),
+               "closed": int(stage == "closed"), "invalid": int(stage == "invalid")}
+    if stage != "invalid":
+        figures.update(
+            rated=int(rating is not None), satisfied=int(rating in _SATISFIED),
+            no_response=int(facts["evaluation"] == "no_response"),
+            passed=int(verification == "passed"), verified=int(verification is not None),
+            **{name: int(facts[name] or 0) for name in (
+                "rebounds", "rechecks", "accept_signed", "accept_on_time", "rectify_submitted",
+                "rectify_on_time")})
+    return [figures.get(name, 0) for name in ROLLUP_COUNTS]
+
+
+def _keys(facts: Mapping) -> list[Key]:
+    month = month_of(facts["created_at"])
+    return [(month, dim, "" if dim == "all" else (facts[dim] or "")) for dim in DIMS]
+
+
+def contribution(facts: Mapping | None, spans: Iterable[Span]
+                 ) -> tuple[dict[Key, list[int]], dict[StageKey, list[float]]]:
+    """What one case adds to the roll-ups: counts per key, and per key, stage and band
+    [stays, microseconds, min seconds, max seconds]. Nothing for a case not in the ledger yet."""
+    if facts is None:
+        return {}, {}
+    keys = _keys(facts)
+    counts = case_counts(facts)
+    stages: dict[StageKey, list[float]] = {}
+    if facts["stage"] != "invalid":
+        for stage, band, seconds in spans:
+            for key in keys:
+                found = stages.setdefault((*key, stage, band), [0, 0, seconds, seconds])
+                if found[0]:
+                    found[2], found[3] = min(found[2], seconds), max(found[3], seconds)
+                found[0] += 1
+                found[1] += micros(seconds)
+    return {key: counts for key in keys}, stages
+
+
+def difference(before, after) -> tuple[dict[Key, list[int]], dict[StageKey, list]]:
+    """after − before, leaving out what did not change. A band that gained stays carries its
+    bounds after the change; one that only lost stays carries none."""
+    (counts_before, stages_before), (counts_after, stages_after) = before, after
+    counts = {}
+    for key in counts_before.keys() | counts_after.keys():
+        old, new = counts_before.get(key), counts_after.get(key)
+        delta = [b - a for a, b in zip(old or [0] * len(ROLLUP_COUNTS),
+                                       new or [0] * len(ROLLUP_COUNTS))]
+        if any(delta):
+            counts[key] = delta
+    stages = {}
+    for key in stages_before.keys() | stages_after.keys():
+        old, new = stages_before.get(key, [0, 0, None, None]), stages_after.get(key)
+        new = new or [0, 0, None, None]
+        if new[0] != old[0] or new[1] != old[1]:
+            grew = new[0] > old[0]
+            stages[key] = [new[0] - old[0], new[1] - old[1],
+                           new[2] if grew else None, new[3] if grew else None]
+    return counts, stages
+
+
+# ---- reading and writing ------------------------------------------------------------------------
+
+def read_facts(session: Session, case_id: str) -> tuple[dict | None, list[Span]]:
+    """The case's row as the roll-ups see it, and its stays; for the write about to change them."""
+    row = session.execute(select(*(getattr(CaseRow, c) for c in FACT_COLUMNS))
+                          .where(CaseRow.case_id == case_id)).first()
+    spans = session.execute(select(StageSpanRow.stage, StageSpanRow.bucket, StageSpanRow.seconds)
+                            .where(StageSpanRow.case_id == case_id)).all()
+    return (dict(row._mapping) if row else None), [tuple(s) for s in spans]
+
+
+def facts_of(values: Mapping) -> dict:
+    return {column: values[column] for column in FACT_COLUMNS}
+
+
+def add(session: Session | Connection, insert: Callable, change) -> None:
+    """Add a difference to the roll-ups, in key order (so two writers take row locks in the
+    same order and never deadlock)."""
+    counts, stages = change
+    if counts:
+        rows = [dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, delta)))
+                for k, delta in sorted(counts.items())]
+        upsert = insert(StatsRollupRow).values(rows)
+        session.execute(upsert.on_conflict_do_update(
+            index_elements=["month", "dim", "value"],
+            set_={c: getattr(StatsRollupRow, c) + upsert.excluded[c] for c in ROLLUP_COUNTS}))
+    if stages:
+        rows = [dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=d[0],
+                     micros=d[1], min_seconds=d[2], max_seconds=d[3])
+                for k, d in sorted(stages.items())]
+        upsert = insert(StageTimeRollupRow).values(rows)
+        t, new = StageTimeRollupRow, upsert.excluded
+        session.execute(upsert.on_conflict_do_update(
+            index_elements=["month", "dim", "value", "stage", "bucket"],
+            set_={"spans": t.spans + new.spans, "micros": t.micros + new.micros,
+                  "min_seconds": _bound(t.min_seconds, new.min_seconds, lambda a, b: a < b),
+                  "max_seconds": _bound(t.max_seconds, new.max_seconds, lambda a, b: a > b)}))
+        if any(d[0] < 0 for d in stages.values()):
+            # A band left empty forgets its bounds, so stays added later set them afresh.
+            months = sorted({k[0] for k, d in stages.items() if d[0] < 0})
+            session.execute(delete(StageTimeRollupRow).where(
+                StageTimeRollupRow.month.in_(months), StageTimeRollupRow.spans <= 0))
+
+
+def _bound(current, offered, better: Callable):
+    return case((offered.is_(None), current), (current.is_(None), offered),
+                (better(offered, current), offered), else_=current)
+
+
+def recompute(connection: Connection) -> int:
+    """Build both roll-ups afresh from the cases and their stays (a migration, a rebuilt or
+    bulk-loaded ledger); the caller commits. Cases are read a batch at a time with their stays,
+    so memory holds the roll-ups, not the ledger. Returns the cases read."""
+    connection.execute(delete(StatsRollupRow))
+    connection.execute(delete(StageTimeRollupRow))
+    counts: dict[Key, list[int]] = defaultdict(lambda: [0] * len(ROLLUP_COUNTS))
+    stages: dict[StageKey, list] = {}
+    # One row per stay (or one for a case without any), a case's rows side by side: compared
+    # for equality only, since the database's collation may order ids unlike Python.
+    rows = connection.execute(
+        select(CaseRow.case_id, *(getattr(CaseRow, c) for c in FACT_COLUMNS),
+               StageSpanRow.stage.label("span_stage"), StageSpanRow.bucket,
+               StageSpanRow.seconds)
+        .outerjoin(StageSpanRow, StageSpanRow.case_id == CaseRow.case_id)
+        .order_by(CaseRow.case_id)).yield_per(10_000)
+    cases = 0
+    for _, group in groupby(rows, key=lambda r: r.case_id):
+        group = list(group)
+        cases += 1
+        own: list[Span] = [(r.span_stage, r.bucket, r.seconds) for r in group
+                           if r.span_stage is not None]
+        row = group[0]
+        facts = {c: row._mapping[c] for c in FACT_COLUMNS}
+        case_counts_, case_stages = contribution(facts, own)
+        for key, values in case_counts_.items():
+            total = counts[key]
+            for i, v in enumerate(values):
+                total[i] += v
+        for key, (n, total, low, high) in case_stages.items():
+            found = stages.get(key)
+            if found is None:
+                stages[key] = [n, total, low, high]
+            else:
+                found[0] += n
+                found[1] += total
+                found[2], found[3] = min(found[2], low), max(found[3], high)
+    if counts:
+        connection.execute(insert(StatsRollupRow), [
+            dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, v)))
+            for k, v in sorted(counts.items())])
+    if stages:
+        connection.execute(insert(StageTimeRollupRow), [
+            dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=v[0],
+                 micros=v[1], min_seconds=v[2], max_seconds=v[3])
+            for k, v in sorted(stages.items())])
+    return cases
+
+
+def rows_for(months: Sequence[str], dim: str, by_month: bool):
+    """The roll-ups of these months for one grouping, summed over the months unless `by_month`:
+    (month or None, value, *ROLLUP_COUNTS), then (month or None, value, stage, band, stays,
+    µs, shortest, longest)."""
+    r = StatsRollupRow
+    month = r.month if by_month else null()
+    counts = (select(month, r.value, *(func.sum(getattr(r, c)) for c in ROLLUP_COUNTS))
+              .where(r.month.in_(months), r.dim == dim)
+              .group_by(*([r.month] if by_month else []), r.value)
+              .having(func.sum(r.found) > 0))
+    t = StageTimeRollupRow
+    month = t.month if by_month else null()
+    stages = (select(month, t.value, t.stage, t.bucket, func.sum(t.spans), func.sum(t.micros),
+                     func.min(t.min_seconds), func.max(t.max_seconds))
+              .where(t.month.in_(months), t.dim == dim, t.spans > 0)
+              .group_by(*([t.month] if by_month else []), t.value, t.stage, t.bucket))
+    return counts, stages

@@ -1,0 +1,212 @@
+"""The monthly roll-ups behind GET /stats (ledger/rollups.py), on SQLite and PostgreSQL: every
+ledger write keeps them equal to a rebuild from the cases — whatever order entries arrive in,
+however often — statistics read from them equal statistics read from the cases, and migration
+0007 builds them for a ledger that already holds cases."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from alembic import command
+from sqlalchemy import select, text
+
+from ledger import rollups, stats
+from ledger.migrate import alembic_config, upgrade
+from ledger.tables import StageTimeRollupRow, StatsRollupRow
+from tests.conftest import postgres_ledger, sqlite_ledger
+from domain.models import Actor
+from domain.roles import Role
+from tests.factories import OFFICER, SUPERVISOR
+from tests.test_stats import NOVEMBER, figures, lhasa, stage_times, tell_stories, told  # noqa: F401
+
+GROUPINGS = (None, "team", "district", "street", "category", "source")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def blank(request, tmp_path):
+    if request.param == "postgresql":
+        with postgres_ledger() as ledger:
+            yield ledger
+        return
+    ledger = sqlite_ledger(tmp_path)
+    yield ledger
+    ledger.engine.dispose()
+
+
+class Capture:
+    """Stands where a ledger would and keeps what it is handed, to hand it on later."""
+
+    def __init__(self) -> None:
+        self.entries, self.whistle_entries = [], []
+
+    def record(self, entry) -> None:
+        self.entries.append(entry)
+
+    def record_whistle(self, entry) -> None:
+        self.whistle_entries.append(entry)
+
+
+def tables(ledger) -> tuple[dict, dict]:
+    """Both roll-ups as {key: figures}, leaving out rows every case has left."""
+    with ledger.engine.connect() as conn:
+        counts = {(r.month, r.dim, r.value): tuple(r[3:])
+                  for r in conn.execute(select(StatsRollupRow)) if any(r[3:])}
+        bands = {(r.month, r.dim, r.value, r.stage, r.bucket):
+                 (r.spans, r.micros, r.min_seconds, r.max_seconds)
+                 for r in conn.execute(select(StageTimeRollupRow)) if r.spans}
+    return counts, bands
+
+
+def rebuilt(ledger) -> tuple[dict, dict]:
+    with ledger.engine.begin() as conn:
+        rollups.recompute(conn)
+    return tables(ledger)
+
+
+def assert_same_rollups(kept: tuple[dict, dict], fresh: tuple[dict, dict]) -> None:
+    (kept_counts, kept_bands), (fresh_counts, fresh_bands) = kept, fresh
+    assert kept_counts == fresh_counts
+    assert {k: v[:2] for k, v in kept_bands.items()} == {k: v[:2] for k, v in fresh_bands.items()}
+    for key, (_, _, low, high) in kept_bands.items():
+        # Bounds kept through departures may be wider than a rebuild's, never outside the band.
+        _, _, fresh_low, fresh_high = fresh_bands[key]
+        assert low <= fresh_low <= fresh_high <= high
+        assert rollups.bucket(low) == rollups.bucket(high) == key[4]
+
+
+def test_every_write_keeps_the_rollups_equal_to_a_rebuild(blank, catalog):
+    tell_stories(blank, catalog)
+    kept = tables(blank)
+    # What the stories hold: November's and October's and December's cases, by every grouping.
+    assert kept[0][("2026-11", "all", "")][0] == 12
+    assert {k[1] for k in kept[0]} == set(rollups.DIMS)
+    assert kept[0][("2026-11", "team", "")][0] == 1  # N1 waits for a dispatcher
+    assert_same_rollups(kept, rebuilt(blank))
+
+
+def test_entries_late_and_twice_give_the_same_rollups(blank, catalog):
+    """The worker retries a write and may deliver an older entry after a newer one: the rows
+    and the roll-ups end up as if each came once, in order."""
+    capture = Capture()
+    tell_stories(capture, catalog)
+    entries = capture.entries + random.Random(7).sample(capture.entries, 40)
+    random.Random(11).shuffle(entries)
+    for entry in entries:
+        blank.record(entry)
+    for entry in capture.whistle_entries:
+        blank.record_whistle(entry)
+    shuffled = tables(blank)
+    assert_same_rollups(shuffled, rebuilt(blank))
+    assert shuffled[0][("2026-11", "all", "")][0] == 12
+
+
+def test_rollups_give_the_figures_read_from_the_cases(told):  # noqa: F811
+    periods = [NOVEMBER, (lhasa(10, 1), lhasa(12, 1)), (lhasa(10, 31, 12), lhasa(12, 1, 8)),
+               (lhasa(9, 1), lhasa(1, 1, year=2027))]
+    for group_by in GROUPINGS:
+        for interval in (None, "month"):
+            for period in periods:
+                fast = stats.case_stats(told.engine, *period, group_by, interval, SUPERVISOR)
+                slow = stats.case_stats(told.engine, *period, group_by, interval, SUPERVISOR,
+                                        use_rollups=False)
+                assert [(r.group, r.period, figures(r), stage_times(r)) for r in fast] == \
+                    [(r.group, r.period, figures(r), stage_times(r)) for r in slow], \
+                    (group_by, interval, period)
+
+
+def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(blank, catalog):
+    tell_stories(blank, catalog)
+    district_leader = Actor(id="i-9", name="区督查", role=Role.INSPECTOR, district="城关区")
+    asked = {
+        "november": (NOVEMBER, SUPERVISOR, None),
+        "october and november": ((lhasa(10, 1), lhasa(12, 1)), SUPERVISOR, None),
+        "most of november": ((lhasa(11, 1), lhasa(11, 30)), SUPERVISOR, None),
+        "november by week": (NOVEMBER, SUPERVISOR, "week"),
+        "november, a district's inspector": (NOVEMBER, district_leader, None),
+        "november, a team's officer": (NOVEMBER, OFFICER, None),
+    }
+
+    def found() -> dict[str, int]:
+        return {name: sum(r.found for r in stats.case_stats(blank.engine, *period, None,
+                                                             interval, actor))
+                for name, (period, actor, interval) in asked.items()}
+
+    honest = found()
+    with blank.engine.begin() as conn:
+        # Tamper with November's roll-up: only a read that uses it can see the change.
+        conn.execute(text("UPDATE stats_rollup SET found = found + 100 "
+                          "WHERE month = '2026-11' AND dim = 'all'"))
+    tampered = found()
+    assert {name for name in asked if tampered[name] != honest[name]} == {
+        "november", "october and november"}
+    assert tampered["november"] == honest["november"] + 100 == 112
+
+
+def test_the_migration_builds_rollups_for_a_ledger_that_has_cases(blank, catalog):
+    tell_stories(blank, catalog)
+    before_figures = [(figures(r), stage_times(r)) for r in stats.case_stats(
+        blank.engine, *NOVEMBER, "team", None, SUPERVISOR)]
+    before = rebuilt(blank)
+    with blank.engine.connect() as conn:
+        counters = conn.execute(text(
+            "SELECT case_id, accept_signed, accept_on_time, rectify_submitted, rectify_on_time "
+            "FROM cases ORDER BY case_id")).all()
+        bands = conn.execute(text("SELECT case_id, seq, bucket FROM stage_spans "
+                                  "ORDER BY case_id, seq")).all()
+    assert any(c[1] for c in counters) and bands
+    state = blank.case("hotline-E5")
+    url = blank.engine.url.render_as_string(hide_password=False)
+    blank.engine.dispose()
+
+    command.downgrade(alembic_config(url), "0006")
+    with blank.engine.connect() as conn:
+        assert "accept_signed" not in {c[1] for c in conn.execute(text(
+            "SELECT 0, column_name FROM information_schema.columns WHERE table_name = 'cases' "
+            "AND table_schema = current_schema()"
+            if blank.engine.dialect.name == "postgresql" else "PRAGMA table_info(cases)"))}
+    upgrade(url)
+
+    with blank.engine.connect() as conn:
+        assert conn.execute(text(
+            "SELECT case_id, accept_signed, accept_on_time, rectify_submitted, rectify_on_time "
+            "FROM cases ORDER BY case_id")).all() == counters
+        assert conn.execute(text("SELECT case_id, seq, bucket FROM stage_spans "
+                                 "ORDER BY case_id, seq")).all() == bands
+    assert tables(blank) == before
+    assert blank.case("hotline-E5") == state and state.rebounds == 2
+    assert [(figures(r), stage_times(r)) for r in stats.case_stats(
+        blank.engine, *NOVEMBER, "team", None, SUPERVISOR)] == before_figures
+
+
+@pytest.mark.parametrize("seconds", [0, 0.5, 1, 59.9, 60, 3600, 86400 * 3.7, 86400 * 400])
+def test_a_duration_lies_in_its_band(seconds):
+    band = rollups.bucket(seconds)
+    if seconds < 1:
+        assert band == 0
+    else:
+        assert rollups.GAMMA ** (band - 1) <= seconds * 1.000001
+        assert seconds < rollups.GAMMA ** band * 1.000001
+
+
+def test_the_percentile_is_exact_at_a_bands_ends_and_inside_it_otherwise():
+    bands = {10: [3, 30, 9.0, 11.0], 20: [1, 50, 50.0, 50.0], 30: [4, 400, 95.0, 104.0]}
+    assert rollups.percentile(bands, 1) == 9.0
+    assert rollups.percentile(bands, 3) == 11.0
+    assert rollups.percentile(bands, 2) == 10.0      # halfway between the band's bounds
+    assert rollups.percentile(bands, 4) == 50.0
+    assert rollups.percentile(bands, 5) == 95.0
+    assert rollups.percentile(bands, 8) == 104.0
+    assert 95.0 < rollups.percentile(bands, 6) < 104.0
+    with pytest.raises(ValueError):
+        rollups.percentile(bands, 9)
+
+
+def test_months_are_cut_in_lhasa_time():
+    assert rollups.month_of(lhasa(11, 30, 23, 30)) == "2026-11"
+    assert rollups.month_of(lhasa(12, 1) - timedelta(microseconds=1)) == "2026-11"
+    assert rollups.month_of(lhasa(12, 1)) == "2026-12"
+    months, rest = stats.whole_months(lhasa(10, 31, 12), lhasa(12, 1, 8))
+    assert months == ["2026-11"]
+    assert rest == [(lhasa(10, 31, 12), lhasa(11, 1)), (lhasa(12, 1), lhasa(12, 1, 8))]
+    assert stats.whole_months(lhasa(11, 2), lhasa(11, 30)) == (
+        [], [(lhasa(11, 2), lhasa(11, 30))])
