@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from domain.models import Actor
 from domain.stages import TERMINAL_STAGES, Stage
 from ledger.queries import visible_to
-from ledger.tables import CaseRow, CaseStepRow
+from ledger.tables import CaseRow, CaseStateRow, CaseStepRow
 
 _OPEN = [str(stage) for stage in Stage if stage not in TERMINAL_STAGES]
 
@@ -68,11 +68,13 @@ def overdue_steps(engine: Engine, actor: Actor, limit: int = 500) -> OverdueStep
 
 def open_case_places(engine: Engine, actor: Actor, limit: int = 2000) -> list[CasePlace]:
     """The open cases `actor` may read with their coordinates, where the report gave them."""
-    lat = CaseRow.state[("location", "lat")].as_float()
-    lng = CaseRow.state[("location", "lng")].as_float()
+    # Coordinates are only in the state JSON: read for the open cases alone.
+    lat = CaseStateRow.state[("location", "lat")].as_float()
+    lng = CaseStateRow.state[("location", "lng")].as_float()
     query = (select(CaseRow.case_id, CaseRow.stage, CaseRow.team, CaseRow.district,
                     CaseRow.street, CaseRow.address, CaseRow.overdue, lat.label("lat"),
                     lng.label("lng"))
+             .join(CaseStateRow, CaseStateRow.case_id == CaseRow.case_id)
              .where(CaseRow.stage.in_(_OPEN), visible_to(actor, engine.dialect.name))
              .order_by(CaseRow.created_at.desc(), CaseRow.case_id.desc()).limit(limit))
     with engine.connect() as conn:
