@@ -1,11 +1,16 @@
+from contextlib import contextmanager
 from datetime import timedelta
 
+import structlog
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from domain.models import LedgerEntry
 from domain.whistles import WhistleEntry
 from ledger.repository import Ledger
+from runtime.logging import get_logger
+
+log = get_logger("activities.ledger")
 
 LEDGER_WRITE_TIMEOUT = timedelta(seconds=10)
 # The ledger must end up with every row: keep retrying until the database is back.
@@ -22,8 +27,27 @@ class LedgerActivities:
 
     @activity.defn(name="record_case_event")
     def record(self, entry: LedgerEntry) -> None:
-        self._ledger.record(entry)
+        with _logged(entry.event, to_stage=entry.event.to_stage.value):
+            self._ledger.record(entry)
 
     @activity.defn(name="record_whistle_event")
     def record_whistle(self, entry: WhistleEntry) -> None:
-        self._ledger.record_whistle(entry)
+        with _logged(entry.event, whistle_no=entry.event.whistle_no):
+            self._ledger.record_whistle(entry)
+
+
+@contextmanager
+def _logged(event, **fields):
+    """Every line logged while the entry is written names its case, request, actor and action;
+    a failed attempt is logged before Temporal retries it."""
+    info = activity.info()
+    with structlog.contextvars.bound_contextvars(
+            case_id=event.case_id, workflow_id=info.workflow_id, request_id=event.request_id,
+            actor=event.actor.id, action=event.action.value):
+        try:
+            yield
+        except Exception as err:
+            log.warning("ledger write failed; retried", attempt=info.attempt, error=str(err)[:300],
+                        seq=event.seq, **fields)
+            raise
+        log.info("ledger write", seq=event.seq, attempt=info.attempt, **fields)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import jwt
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
@@ -90,9 +91,9 @@ _bearer_scheme = HTTPBearer(auto_error=False, description="A JWT minted by the c
                             "service, or `bihuan token` for local use")
 
 
-def current_actor(request: Request,
-                  _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer_scheme)
-                  ) -> Actor:
+async def current_actor(request: Request,
+                        _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer_scheme)
+                        ) -> Actor:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -101,6 +102,8 @@ def current_actor(request: Request,
         raise _unauthorized("malformed_token", "The Authorization header must be 'Bearer <token>'.")
     actor = verify_token(request.app.state.settings, token.strip())
     request.state.actor = actor
+    # Async, so the binding reaches the route and every line it logs.
+    structlog.contextvars.bind_contextvars(actor=actor.id, role=actor.role.value)
     return actor
 
 

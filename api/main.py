@@ -3,11 +3,12 @@ lifespan connects to Temporal and the ledger (clients do not survive a fork, so 
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import errors
+from api import errors, observability
 from api.limits import BodySizeLimit
-from api.routes import cases, catalog, dashboard, stats, supervision, whistles
+from api.routes import (admin, cases, catalog, dashboard, hotline, open311, stats, supervision,
+                        whistles)
 from api.service import CaseService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -40,14 +41,20 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
         engine = make_engine(settings.ledger_url)
         app.state.service = CaseService(await connect(settings), Ledger(engine),
                                         load_catalog(settings.config_dir), settings)
+        # Loads and checks the hotline's code mapping now: a broken file stops start-up.
+        hotline.hotline_service(app)
         get_logger("api").info("api ready", temporal=settings.temporal_address)
         yield
         engine.dispose()
 
     app = FastAPI(title="bihuan 闭环 — city case engine", version="0.1.0",
-                  description=DESCRIPTION, lifespan=lifespan)
+                  description=DESCRIPTION, lifespan=lifespan,
+                  dependencies=[Depends(observability.bind_request)])
     app.state.settings = settings
+    app.state.metrics = observability.ApiMetrics(app.state)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost: the request id is bound before anything logs, and every answer is counted.
+    app.add_middleware(observability.RequestContext, metrics=app.state.metrics)
     if service is not None:
         app.state.service = service
     errors.install(app)
@@ -57,6 +64,10 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
     app.include_router(whistles.router)
     app.include_router(catalog.router)
     app.include_router(stats.router)
+    app.include_router(hotline.router)
+    app.include_router(admin.router)
+    app.include_router(open311.router)
+    app.include_router(observability.router)
     dashboard.install(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")

@@ -71,7 +71,8 @@ class CaseService:
             category_hint=req.category if req.category and not category else None,
             policy=self.catalog.case_policy(category, req.urgency.value) if category else None,
             evaluation_window_days=self.catalog.evaluation_window_days,
-            calendar=self.catalog.calendar)
+            calendar=self.catalog.calendar,
+            history_event_limit=self.settings.case_history_event_limit)
         try:
             _, state = await start_case(self.client, intake, self.settings.task_queue)
         except WorkflowAlreadyStartedError:
@@ -83,11 +84,15 @@ class CaseService:
     async def get_case(self, case_id: str, actor: Actor) -> CaseView:
         return CaseView.of(await self._readable(case_id, actor), actor)
 
+    async def state(self, case_id: str) -> CaseState:
+        """The case as it stands: from the ledger, or from the workflow in the moment before its
+        opening is written there."""
+        state = await run_in_threadpool(self.ledger.case, case_id)
+        return state if state is not None else await self._query(case_id)
+
     async def _readable(self, case_id: str, actor: Actor) -> CaseState:
         """The case as it stands, if `actor` may see it (404 before 403: no probing for ids)."""
-        state = await run_in_threadpool(self.ledger.case, case_id)
-        if state is None:
-            state = await self._query(case_id)
+        state = await self.state(case_id)
         refusal = read_refusal(actor, state)
         if refusal:
             raise ApiError(403, refusal.code, refusal.message)
@@ -162,15 +167,21 @@ class CaseService:
             if await run_in_threadpool(self.ledger.case, body.duplicate_of) is None:
                 raise ApiError(422, "unknown_case",
                                f"duplicate_of names case {body.duplicate_of}, which does not exist.")
-        cmd = Command(request_id=request_id, actor=actor, payload=payload)
-        handle = self.client.get_workflow_handle(case_id)
-        result: ActionResult = await self._update(
-            case_id, handle.execute_update(CaseWorkflow.act, cmd, id=request_id), request_id)
+        result = await self.apply(case_id, Command(request_id=request_id, actor=actor,
+                                                   payload=payload))
         if result.action != action:
             raise ApiError(422, "idempotency_key_reused",
                            f"Idempotency-Key {request_id} was already used for "
                            f"'{result.action.value}', not '{action.value}'.")
         return result
+
+    async def apply(self, case_id: str, cmd: Command) -> ActionResult:
+        """Send an action, already authorised, to the case's workflow; the request id is the
+        update id, so a repeat gets the first outcome."""
+        handle = self.client.get_workflow_handle(case_id)
+        return await self._update(
+            case_id, handle.execute_update(CaseWorkflow.act, cmd, id=cmd.request_id),
+            cmd.request_id)
 
     async def _update(self, case_id: str, update, request_id: str):
         """Await an update, turning each way it can fail into the caller's answer."""

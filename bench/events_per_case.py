@@ -16,7 +16,6 @@ Run: .venv/bin/python bench/events_per_case.py [--sequence]   (or: make bench)
 """
 
 import asyncio
-import os
 import sys
 import tempfile
 import uuid
@@ -39,6 +38,7 @@ from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from runtime.devserver import installed_binary
+from runtime.scripts import run_and_exit
 from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
 from workflows import search_attributes
@@ -268,13 +268,4 @@ async def main(sequence: bool) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        code = asyncio.run(main(sequence="--sequence" in sys.argv[1:]))
-    except Exception:  # noqa: BLE001 - reported, then the hard exit below
-        import traceback
-        traceback.print_exc()
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK runtime can crash at interpreter exit; leave with the benchmark's own status.
-    os._exit(code)
+    run_and_exit(main(sequence="--sequence" in sys.argv[1:]))

@@ -13,6 +13,9 @@ from config.catalog import ConfigError, load_catalog
 from config.settings import Settings
 from domain.models import Actor
 from domain.roles import Role
+# Commands that used the Temporal SDK leave through it: its runtime can crash at interpreter
+# exit after a good run.
+from runtime.scripts import run_and_exit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,6 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="dev server + worker + API on the embedded defaults (make run)")
     sub.add_parser("worker", help="run a case worker")
     sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("worker-health", help="ask the worker's /healthz (BIHUAN_WORKER_HEALTH_PORT); "
+                   "exit 0 when healthy, 1 otherwise (for container health checks)")
     sub.add_parser("migrate", help="apply the ledger migrations")
     rebuild = sub.add_parser("rebuild", help="re-project the ledger from the workflows in "
                              "Temporal and report how it differed")
@@ -54,21 +59,41 @@ def main(argv: list[str] | None = None) -> None:
         from runtime.logging import configure
         from runtime.worker import run_worker
         configure(settings.log_level, json=settings.environment == "production")
-        asyncio.run(run_worker(settings))
+        run_and_exit(_status(run_worker(settings)))
     elif args.command == "api":
         import uvicorn
+
+        from runtime.logging import configure
+        configure(settings.log_level, json=settings.environment == "production")
+        # log_config=None: uvicorn's lines go through the same (JSON) handler. On SIGTERM it
+        # stops accepting, then lets requests in flight finish within the grace period.
         uvicorn.run("api.main:create_app", factory=True, host=settings.api_host,
-                    port=settings.api_port, log_level=settings.log_level.lower())
+                    port=settings.api_port, log_level=settings.log_level.lower(),
+                    log_config=None,
+                    timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds))
+    elif args.command == "worker-health":
+        from runtime.health import probe
+        if not settings.worker_health_port:
+            sys.exit("bihuan worker-health: BIHUAN_WORKER_HEALTH_PORT is not set, so the worker "
+                     "serves no health endpoint.")
+        status, body = probe(settings.worker_health_host, settings.worker_health_port)
+        print(body if status else f"bihuan worker-health: no answer: {body}")
+        sys.exit(0 if status == 200 else 1)
     elif args.command == "migrate":
         from ledger.migrate import upgrade
         upgrade(settings.ledger_url)
     elif args.command == "rebuild":
-        sys.exit(asyncio.run(rebuild_ledger(settings, args.dry_run, args.case)))
+        run_and_exit(rebuild_ledger(settings, args.dry_run, args.case))
     elif args.command == "token":
         print(mint_cli_token(settings, args))
     elif args.command == "demo":
         from cli.demo import run_demo
         sys.exit(asyncio.run(run_demo(args.api or settings.api_url, settings)))
+
+
+async def _status(work) -> int:
+    await work
+    return 0
 
 
 async def rebuild_ledger(settings: Settings, dry_run: bool, case_id: str | None) -> int:

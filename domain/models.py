@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from domain.actions import Action
 from domain.calendar import BusinessCalendar
@@ -137,6 +137,8 @@ class CaseIntake(Model):
     # Working hours, weekends, holidays and make-up days that working-time limits follow. Carried
     # in the intake so workflow code never reads files and replays compute the same deadlines.
     calendar: BusinessCalendar = BusinessCalendar()
+    # History events after which the case continues as new (None: the workflow's default).
+    history_event_limit: Annotated[int, Field(ge=50)] | None = None
 
 
 # ---- action payloads: one model per action, told apart by `kind` -------------------------------
@@ -178,19 +180,21 @@ class VerifyPayload(Model):
     evidence: Evidence = []
 
 
+def _rating_from_label(value: Any) -> Any:
+    # The hotline speaks in the five Chinese levels; accept them as well as the codes.
+    if not isinstance(value, str):
+        return value
+    by_label = {label: code for code, label in RATING_LABELS.items()}
+    return by_label.get(value, value)
+
+
+RatingInput = Annotated[Rating, BeforeValidator(_rating_from_label)]
+
+
 class EvaluatePayload(Model):
     kind: Literal["evaluate"] = "evaluate"
-    rating: Rating
+    rating: RatingInput
     comment: Text = ""
-
-    @field_validator("rating", mode="before")
-    @classmethod
-    def _chinese_rating(cls, value: Any) -> Any:
-        # The hotline speaks in the five Chinese levels; accept them as well as the codes.
-        if not isinstance(value, str):
-            return value
-        by_label = {label: code for code, label in RATING_LABELS.items()}
-        return by_label.get(value, value)
 
 
 class ReviewPayload(Model):

@@ -6,7 +6,7 @@ does, and a retried record adds nothing. `Outbox` serves the relay (notification
 keeps to short transactions of its own, so it never holds up the ledger's writers.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -82,11 +82,17 @@ class Outbox:
     """
 
     def __init__(self, engine: Engine, settle: timedelta = timedelta(minutes=5),
-                 fan_out_batch: int = 1000) -> None:
+                 fan_out_batch: int = 1000, audiences: Collection[str] | None = None,
+                 excluded_audiences: Collection[str] = ()) -> None:
         self.engine = engine
         self.settle = settle
         self.fan_out_batch = fan_out_batch
         self._insert = _INSERT[engine.dialect.name]
+        # Which rows this outbox's endpoints get: the hotline's callbacks go to the hotline's
+        # endpoint only. An endpoint must keep its audiences: its cursor assumes them.
+        self._audiences = [OutboxRow.audience.in_(list(audiences))] if audiences else []
+        if excluded_audiences:
+            self._audiences.append(OutboxRow.audience.not_in(list(excluded_audiences)))
 
     # ---- fan-out ---------------------------------------------------------------------------
 
@@ -119,7 +125,8 @@ class Outbox:
         o, d = OutboxRow, OutboxDeliveryRow
         done = exists().where(d.event_id == o.event_id, d.endpoint == endpoint)
         rows = select(o.event_id, literal(endpoint), literal(PENDING), literal(0),
-                      literal(now, UTCDateTime)).where(o.id > after, o.id <= upto, ~done)
+                      literal(now, UTCDateTime)).where(o.id > after, o.id <= upto, ~done,
+                                                       *self._audiences)
         insert = (self._insert(d)
                   .from_select(["event_id", "endpoint", "status", "attempts", "next_attempt_at"],
                                rows)
@@ -215,6 +222,40 @@ class Outbox:
                         delivered_at=d.delivered_at))
         return [OutboxEntry(id=r.id, created_at=r.created_at, notification=_notification(r),
                             deliveries=tuple(deliveries[r.event_id])) for r in rows]
+
+
+@dataclass(frozen=True)
+class DeliveryEntry:
+    notification: Notification
+    delivery: Delivery
+
+
+def deliveries(engine: Engine, status: str, audience: str | None = None,
+               case_id: str | None = None, limit: int = 100) -> list[DeliveryEntry]:
+    """Deliveries in `status`, the ones due soonest (or, for failed ones, the latest) first."""
+    o, d = OutboxRow, OutboxDeliveryRow
+    query = select(o, d).join(d, d.event_id == o.event_id).where(d.status == status)
+    if audience:
+        query = query.where(o.audience == audience)
+    if case_id:
+        query = query.where(o.case_id == case_id)
+    order = d.next_attempt_at if status == PENDING else d.id.desc()
+    with Session(engine) as session:
+        rows = session.execute(query.order_by(order).limit(limit)).all()
+        return [DeliveryEntry(_notification(row), Delivery(
+            endpoint=dl.endpoint, status=dl.status, attempts=dl.attempts,
+            next_attempt_at=dl.next_attempt_at, last_error=dl.last_error,
+            delivered_at=dl.delivered_at)) for row, dl in rows]
+
+
+def status_counts(engine: Engine, audience: str | None = None) -> dict[str, int]:
+    o, d = OutboxRow, OutboxDeliveryRow
+    query = select(d.status, func.count()).group_by(d.status)
+    if audience:
+        query = query.join(o, o.event_id == d.event_id).where(o.audience == audience)
+    with Session(engine) as session:
+        found = dict(session.execute(query).all())
+    return {s: found.get(s, 0) for s in (PENDING, FAILED, DELIVERED)}
 
 
 def _notification(row: OutboxRow) -> Notification:

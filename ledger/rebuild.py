@@ -282,21 +282,31 @@ async def _listed(client: Client, query: str) -> AsyncIterator[WorkflowHistory]:
 async def _one_case(client: Client, case_id: str,
                     whistle_ids: list[str]) -> AsyncIterator[WorkflowHistory]:
     try:
-        yield await client.get_workflow_handle(case_id).fetch_history()
+        runs = [await client.get_workflow_handle(case_id).fetch_history()]
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise RebuildError(f"case {case_id} is not in Temporal (namespace "
                                f"{client.namespace}); closed cases are kept only for the "
                                "namespace's retention period") from err
         raise
+    # A case that continued as new: its earlier runs hold its earlier entries. Oldest first,
+    # so the newest run's replay names the whistles.
+    while previous := _started(runs[0]).continued_execution_run_id:
+        runs.insert(0, await client.get_workflow_handle(case_id, run_id=previous)
+                    .fetch_history())
+    for history in runs:
+        yield history
     # The case has been replayed before the next history is asked for: whistle_ids is filled.
     for whistle_id in list(whistle_ids):
         yield await client.get_workflow_handle(whistle_id).fetch_history()
 
 
+def _started(history: WorkflowHistory):
+    return history.events[0].workflow_execution_started_event_attributes
+
+
 def _workflow_type(history: WorkflowHistory) -> str:
-    started = history.events[0].workflow_execution_started_event_attributes
-    return started.workflow_type.name
+    return _started(history).workflow_type.name
 
 
 def _reconcile(ledger: Ledger, entries: list, dry_run: bool) -> tuple[CaseDifferences | None, int]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from domain.actions import Action
 from domain.models import CaseEvent, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
-from ledger import outbox, rollups
+from ledger import hotline, outbox, rollups
 from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStateRow, CaseStepRow,
                            StageSpanRow, WhistleEventRow, WhistleRow, WhistleSummonsRow)
 
@@ -54,8 +54,11 @@ class Ledger:
                 spans = [*spans, (span["stage"], span["bucket"], span["seconds"])]
             rollups.add(session, self._insert,
                         rollups.difference(before, rollups.contribution(facts, spans)))
-            # Same transaction: a notification is stored exactly when its event is.
-            outbox.add(session, entry.notifications, self._insert)
+            # Same transaction: a notification is stored exactly when its event is. Hotline
+            # callbacks are derived here, not in the workflow, so recorded histories replay as
+            # they are and a rebuild recreates them too.
+            outbox.add(session, entry.notifications + hotline.callbacks(session, entry),
+                       self._insert)
 
     def _advance(self, session: Session, table, values: dict, keys: list[str]) -> bool:
         """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read

@@ -340,3 +340,43 @@ class StageTimeRollupRow(Base):
     # team), they may be wider than what remains, but never outside the band.
     min_seconds: Mapped[float | None] = mapped_column(Float)
     max_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class HotlineTicketRow(Base):
+    """A 12345 work order and the case it belongs to: the one it opened, or an open case it
+    repeats (并单, `merged`), whose follow-up list its caller joins."""
+    __tablename__ = "hotline_tickets"
+
+    ticket_no: Mapped[str] = mapped_column(String(100), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(128), index=True)
+    merged: Mapped[bool] = mapped_column(Boolean)
+    caller_name: Mapped[str | None] = mapped_column(String(100))
+    caller_phone: Mapped[str | None] = mapped_column(String(20))
+    call_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    appeal_type: Mapped[str] = mapped_column(String(20))
+    hotline_code: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HotlineFollowUpRow(Base):
+    """A follow-up result (回访) the platform posted, kept whether or not the case was waiting
+    for one; keyed by the platform's request key so a resend is stored once."""
+    __tablename__ = "hotline_follow_ups"
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    ticket_no: Mapped[str] = mapped_column(String(100))
+    request_key: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[str] = mapped_column(String(128), index=True)
+    rating: Mapped[str] = mapped_column(String(24))
+    resolved: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The case's stage when it arrived, and what became of it: evaluated (it fed the 评价
+    # step) or not_awaiting (stored only).
+    stage: Mapped[str] = mapped_column(String(24))
+    outcome: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("ticket_no", "request_key",
+                                       name="uq_hotline_follow_ups_ticket_no_request_key"),)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from config.settings import Settings
+from domain.models import Audience
 from ledger.outbox import Claim, Outbox
 from notifications.webhook import SendResult, WebhookSender
 from runtime.logging import get_logger
@@ -97,7 +98,7 @@ class OutboxRelay:
         """Drain every `poll_seconds` until `stop` is set; a drain in progress finishes its
         current batch first."""
         self._stop = stop
-        log.info("outbox relay started", endpoints=[_redact(e) for e in self.endpoints],
+        log.info("outbox relay started", endpoints=[redact_url(e) for e in self.endpoints],
                  poll_seconds=self.poll_seconds)
         while not stop.is_set():
             try:
@@ -132,11 +133,11 @@ def _log_attempt(claim: Claim, result: SendResult, outcome: str) -> None:
     n = claim.notification
     (log.info if result.ok else log.warning)(
         "webhook attempt", event_id=n.event_id, kind=n.kind, case_id=n.case_id,
-        endpoint=_redact(claim.endpoint), attempt=claim.attempt, outcome=outcome,
+        endpoint=redact_url(claim.endpoint), attempt=claim.attempt, outcome=outcome,
         status_code=result.status_code, error=result.error)
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The endpoint as logs may show it: without credentials or a query, where receivers
     sometimes put access tokens."""
     parts = urlsplit(url)
@@ -149,14 +150,31 @@ def _redact(url: str) -> str:
 async def run_relay(settings: Settings, engine: Engine, stop: asyncio.Event) -> None:
     """Deliver the outbox in the ledger behind `engine` (the worker's own pool) to
     `settings.webhook_urls` until `stop` is set. With no URLs it only waits: notifications keep
-    collecting in the outbox."""
+    collecting in the outbox. With a hotline callback URL, the hotline's callbacks go there
+    (`run_hotline_relay`) and not to these URLs."""
     secret = settings.webhook_secret.get_secret_value()
     if settings.webhook_urls and not secret:
         log.warning("BIHUAN_WEBHOOK_SECRET is empty: webhooks are signed with an empty key")
+    excluded = [Audience.HOTLINE.value] if settings.hotline_callback_url else []
+    await _relay(settings, engine, stop, settings.webhook_urls, secret,
+                 settings.webhook_max_attempts, Outbox(engine, excluded_audiences=excluded))
+
+
+async def run_hotline_relay(settings: Settings, engine: Engine, stop: asyncio.Event) -> None:
+    """Deliver the hotline's callbacks to `settings.hotline_callback_url` until `stop` is set;
+    without the URL they wait in the outbox."""
+    urls = [settings.hotline_callback_url] if settings.hotline_callback_url else []
+    await _relay(settings, engine, stop, urls, settings.hotline_secret,
+                 settings.hotline_callback_max_attempts,
+                 Outbox(engine, audiences=[Audience.HOTLINE.value]))
+
+
+async def _relay(settings: Settings, engine: Engine, stop: asyncio.Event, urls: list[str],
+                 secret: str, max_attempts: int, outbox: Outbox) -> None:
     retry = RetryPolicy(initial_seconds=settings.webhook_backoff_initial_seconds,
                         max_seconds=settings.webhook_backoff_max_seconds,
-                        max_attempts=settings.webhook_max_attempts)
+                        max_attempts=max_attempts)
     async with WebhookSender(secret, settings.webhook_timeout_seconds) as sender:
-        relay = OutboxRelay(engine, settings.webhook_urls, sender, retry=retry,
+        relay = OutboxRelay(engine, urls, sender, retry=retry, outbox=outbox,
                             poll_seconds=settings.outbox_poll_seconds)
         await relay.run(stop)

@@ -4,6 +4,7 @@ relay that delivers the ledger's outbox to webhooks."""
 import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -11,10 +12,12 @@ from temporalio.worker import Worker
 from activities.ledger import LedgerActivities
 from ledger.db import make_engine
 from config.settings import Settings
+from ledger.metrics import ping
 from ledger.repository import Ledger
-from notifications.relay import run_relay
+from notifications.relay import run_hotline_relay, run_relay
+from runtime.health import serve_health, timed
 from runtime.logging import get_logger
-from runtime.temporal import connect
+from runtime.temporal import connect, metrics_runtime
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
 
@@ -22,30 +25,49 @@ WORKFLOWS = [CaseWorkflow, WhistleWorkflow]
 
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
-                 executor: ThreadPoolExecutor) -> Worker:
+                 executor: ThreadPoolExecutor,
+                 shutdown_grace: timedelta = timedelta(0)) -> Worker:
     ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=[ledger_activities.record, ledger_activities.record_whistle],
-                  activity_executor=executor)
+                  activity_executor=executor, graceful_shutdown_timeout=shutdown_grace)
 
 
 async def run_worker(settings: Settings) -> None:
     log = get_logger("worker")
-    client = await connect(settings)
+    runtime = (metrics_runtime(settings.worker_metrics_address)
+               if settings.worker_metrics_address else None)
+    client = await connect(settings, runtime)
     engine = make_engine(settings.ledger_url)
+    stop = asyncio.Event()
+
+    async def health() -> dict[str, str]:
+        return {"worker": "stopping" if stop.is_set() else "ok",
+                "temporal": await timed(client.service_client.check_health()),
+                "ledger": await timed(asyncio.to_thread(ping, engine))}
+
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, Ledger(engine), executor)
-        stop = asyncio.Event()
+        worker = build_worker(client, settings.task_queue, Ledger(engine), executor,
+                              timedelta(seconds=settings.worker_shutdown_grace_seconds))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        health_server = (await serve_health(settings.worker_health_host,
+                                            settings.worker_health_port, health)
+                         if settings.worker_health_port else None)
         async with worker:
             log.info("worker started", task_queue=settings.task_queue,
                      temporal=settings.temporal_address, namespace=settings.temporal_namespace,
-                     webhooks=len(settings.webhook_urls))
-            relay = asyncio.create_task(run_relay(settings, engine, stop))
+                     webhooks=len(settings.webhook_urls),
+                     sdk_metrics=settings.worker_metrics_address or None)
+            relays = [asyncio.create_task(run(settings, engine, stop))
+                      for run in (run_relay, run_hotline_relay)]
             await stop.wait()
-            # Leaving the block finishes in-flight tasks before the process ends.
-            log.info("worker stopping")
-            await relay
+            # Leaving the block stops polling and lets in-flight tasks and activities finish
+            # (up to the grace period); the relays finish the deliveries they are sending.
+            log.info("worker stopping", grace_seconds=settings.worker_shutdown_grace_seconds)
+            await asyncio.gather(*relays)
+        if health_server:
+            health_server.close()
     engine.dispose()
+    log.info("worker stopped")

@@ -66,17 +66,17 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free loopback port, for clients that need real HTTP
-    (a browser, a subprocess); yields its base URL."""
+async def served(app) -> AsyncIterator[str]:
+    """`app` on a real HTTP server (uvicorn, on a free port, in this event loop); yields its
+    base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve())
     try:
         while not server.started:
-            assert not task.done(), "uvicorn stopped before it started"
+            assert not serving.done(), "uvicorn stopped before it started"
             await asyncio.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        await serving

@@ -19,9 +19,11 @@ from config.settings import Settings
 from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
+from notifications.webhook import WebhookSender
 from runtime.devserver import installed_binary
 from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
+from tests.webhook_receiver import SECRET, Receiver
 from workflows import search_attributes
 
 POSTGRES_URL = os.environ.get("BIHUAN_TEST_POSTGRES_URL",
@@ -133,3 +135,29 @@ async def api(request, dev_env, ledger, catalog, executor):
         transport = httpx.ASGITransport(app=create_app(settings, service))
         async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as client:
             yield client
+
+
+# ---- webhook receivers: real HTTP servers standing in for those bihuan notifies -------------------
+
+@pytest.fixture
+def receivers():
+    made: list[Receiver] = []
+
+    def make() -> Receiver:
+        made.append(Receiver())
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+@pytest.fixture
+def receiver(receivers) -> Receiver:
+    return receivers()
+
+
+@pytest.fixture
+async def sender():
+    async with WebhookSender(SECRET, timeout_seconds=2.0) as s:
+        yield s

@@ -4,28 +4,18 @@ written for real to SQLite."""
 import asyncio
 from datetime import timedelta
 
-import pytest
 from temporalio.client import WorkflowHandle
 
 from domain.stages import Stage
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
                              OFFICER, OTHER_OFFICER, SUPERVISOR, cmd, policy)
-from tests.workflow_steps import (act, case_worker, rectify, refused, stage, starter,
-                                  to_recheck_pending)
+from tests.workflow_steps import act, rectify, refused, stage, to_recheck_pending, worker_fixtures
 from workflows.case import CaseWorkflow
 
 TASK_QUEUE = "cases-workflow-tests"
 
 
-@pytest.fixture(scope="module")
-async def started(time_env, ledger, executor):
-    async with case_worker(time_env, ledger, executor, TASK_QUEUE) as handles:
-        yield handles
-
-
-@pytest.fixture
-def start(time_env, started, catalog):
-    return starter(time_env, catalog, TASK_QUEUE, started)
+started, start = worker_fixtures(TASK_QUEUE)
 
 
 async def test_ordinary_case_closes_after_the_recheck_interval(start, time_env, ledger, catalog):

@@ -226,3 +226,58 @@ def test_dockerfile_runs_as_a_non_root_user_without_dev_extras(dockerfile):
     assert installs
     assert not any(re.search(r"\[[^\]]*dev[^\]]*\]|-e\b|--editable", line) for line in installs)
     assert dockerfile[-1] == 'CMD ["bihuan", "api"]'
+
+
+def seconds(duration: str) -> float:
+    value, unit = re.fullmatch(r"(\d+)(s|m)", duration).groups()
+    return float(value) * (60 if unit == "m" else 1)
+
+
+def test_health_checks_ask_readiness_and_the_worker_health_command(services):
+    api, worker = services["api"], services["worker"]
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert worker["healthcheck"]["test"] == ["CMD", "bihuan", "worker-health"]
+    assert int(env(worker)["BIHUAN_WORKER_HEALTH_PORT"]) > 0
+    assert env(worker)["BIHUAN_WORKER_METRICS_ADDRESS"].endswith(":9464")
+    # Docker's SIGKILL comes after the grace each process gives work in flight.
+    assert seconds(api["stop_grace_period"]) > float(env(api)["BIHUAN_API_SHUTDOWN_GRACE_SECONDS"])
+    assert seconds(worker["stop_grace_period"]) > float(
+        env(worker)["BIHUAN_WORKER_SHUTDOWN_GRACE_SECONDS"])
+
+
+def interpolated(service: dict, values: dict[str, str]) -> dict[str, str]:
+    """The service's environment as compose gives it, with `values` for the .env file."""
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(3)
+        if name in values:
+            return values[name]
+        assert match.group(2) != ":?", f"{name} is required"
+        return default or ""
+    pattern = re.compile(r"(?<!\$)\$\{(\w+)(?:(:[-?])([^}]*))?\}")
+    return {k: pattern.sub(substitute, v) for k, v in env(service).items()}
+
+
+def example_values() -> dict[str, str]:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    return dict(re.findall(r"^([A-Za-z_]\w*)=(.*)$", example, re.MULTILINE))
+
+
+def test_the_example_env_with_its_secrets_set_gives_settings_the_app_starts_with(
+        services, monkeypatch):
+    from config.settings import Settings
+    values = {**example_values(), "BIHUAN_JWT_SECRET": "x" * 48}
+    for name in APP:
+        for key, value in interpolated(services[name], values).items():
+            monkeypatch.setenv(key, value)
+        settings = Settings(_env_file=None)
+        assert settings.environment == "production"
+        assert settings.ledger_url.startswith("postgresql+psycopg://bihuan:")
+        assert settings.case_history_event_limit == 2000
+
+
+def test_the_example_signing_key_is_refused_in_production(services, monkeypatch):
+    from config.settings import Settings
+    for key, value in interpolated(services["api"], example_values()).items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match="BIHUAN_JWT_SECRET"):
+        Settings(_env_file=None)

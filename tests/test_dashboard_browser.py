@@ -25,7 +25,7 @@ from domain.calendar import LHASA
 from domain.models import Actor
 from domain.roles import Role
 from runtime.worker import build_worker
-from tests.api_client import HOTLINE, free_port, new_case, serving
+from tests.api_client import HOTLINE, free_port, new_case, served
 from tests.browser import ARTIFACTS, chromium_path, playwright_api
 from tests.conftest import sqlite_ledger
 from tests.dashboard_seed import seed
@@ -105,7 +105,7 @@ async def site(dev_env, executor, fast_config, photo_server, tmp_path_factory):
                         action_timeout_seconds=10)
     app = create_app(settings, CaseService(dev_env.client, ledger, catalog, settings))
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
-        async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as api:
+        async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=20) as api:
             live = {}
             for name, fields in LIVE.items():
                 response = await api.post("/cases", json=new_case(**fields),

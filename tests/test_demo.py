@@ -13,7 +13,7 @@ from cli.demo import run_demo
 from config.settings import Settings
 from ledger.tables import CaseRow
 from runtime.worker import build_worker
-from tests.api_client import free_port, serving
+from tests.api_client import free_port, served
 from tests.conftest import sqlite_ledger
 
 
@@ -21,10 +21,9 @@ async def test_demo_drives_every_path(dev_env, executor, catalog, tmp_path, caps
     ledger = sqlite_ledger(tmp_path)
     settings = Settings(task_queue=f"demo-tests-{uuid.uuid4().hex[:8]}", data_dir=tmp_path)
     app = create_app(settings, service=CaseService(dev_env.client, ledger, catalog, settings))
-
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
-        async with serving(app) as url:
-            status = await run_demo(url, settings)
+        async with served(app) as base_url:
+            status = await run_demo(base_url, settings)
     out = capsys.readouterr().out
     assert status == 0, out
 

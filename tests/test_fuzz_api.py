@@ -128,6 +128,8 @@ def _as_httpx(request: dict) -> dict:
            "params": request.get("params") or None, "cookies": request.get("cookies") or None}
     if "json" in request:
         out["json"] = request["json"]
+    elif isinstance(request.get("data"), dict):
+        out["data"] = request["data"]  # a form (Open311), encoded by httpx
     elif request.get("data") is not None:
         data = request["data"]
         out["content"] = data.encode() if isinstance(data, str) else data

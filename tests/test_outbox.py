@@ -21,34 +21,9 @@ from notifications.relay import OutboxRelay, RetryPolicy, run_relay
 from notifications.webhook import WebhookSender, verify_signature
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import intake, notification, policy
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import SECRET
 
-SECRET = "webhook-test-secret"
 FAST = RetryPolicy(initial_seconds=0.01, multiplier=2.0, max_seconds=0.02, max_attempts=8)
-
-
-@pytest.fixture
-def receivers():
-    made: list[Receiver] = []
-
-    def make() -> Receiver:
-        made.append(Receiver())
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.close()
-
-
-@pytest.fixture
-def receiver(receivers) -> Receiver:
-    return receivers()
-
-
-@pytest.fixture
-async def sender():
-    async with WebhookSender(SECRET, timeout_seconds=2.0) as s:
-        yield s
 
 
 # ---- helpers -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from domain.models import Urgency
 from domain.stages import Stage
 from tests.factories import (COMMUNITY, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER, OFFICER,
                              SUPERVISOR)
-from tests.workflow_steps import act, case_worker, refused, sent_to, starter
+from tests.workflow_steps import act, refused, sent_to, worker_fixtures
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
@@ -23,15 +23,7 @@ def time_env(own_time_env):
     return own_time_env  # its clock must stay within the calendar's years
 
 
-@pytest.fixture(scope="module")
-async def started(time_env, ledger, executor):
-    async with case_worker(time_env, ledger, executor, TASK_QUEUE) as handles:
-        yield handles
-
-
-@pytest.fixture
-def start(time_env, started, catalog):
-    return starter(time_env, catalog, TASK_QUEUE, started)
+started, start = worker_fixtures(TASK_QUEUE)
 
 
 async def skip_to(env, moment: datetime) -> datetime:

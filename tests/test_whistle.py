@@ -14,7 +14,7 @@ from domain.roles import Role
 from domain.stages import Stage
 from domain.whistles import WhistleCommand, whistle_workflow_id
 from tests.factories import COMMUNITY, MUNICIPAL_OFFICER, OFFICER, SUPERVISOR
-from tests.workflow_steps import act, case_worker, rectify, refused, sent_to, starter
+from tests.workflow_steps import act, rectify, refused, sent_to, worker_fixtures
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
 
@@ -32,15 +32,7 @@ def time_env(own_time_env):
     return own_time_env  # child workflows: see own_time_env
 
 
-@pytest.fixture(scope="module")
-async def started(time_env, ledger, executor):
-    async with case_worker(time_env, ledger, executor, TASK_QUEUE) as handles:
-        yield handles
-
-
-@pytest.fixture
-def start(time_env, started, catalog):
-    return starter(time_env, catalog, TASK_QUEUE, started)
+started, start = worker_fixtures(TASK_QUEUE)
 
 
 async def rectifying(start) -> WorkflowHandle:

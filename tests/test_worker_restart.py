@@ -1,24 +1,21 @@
 """A worker process killed mid-case: a new one carries the case on and nothing is lost."""
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import uuid
 
 from domain.stages import Stage
 from tests.conftest import sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, cmd, intake, policy
+from tests.processes import bihuan_env, start_bihuan
 from runtime.cases import start_case
 from workflows.case import CaseWorkflow
 
 
 def start_worker(dev_env, task_queue: str, ledger_url: str) -> subprocess.Popen:
-    env = {**os.environ, "BIHUAN_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "BIHUAN_TEMPORAL_NAMESPACE": dev_env.client.namespace, "BIHUAN_TASK_QUEUE": task_queue,
-           "BIHUAN_LEDGER_URL": ledger_url, "BIHUAN_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "worker"], env=env)
+    return start_bihuan("worker", bihuan_env(dev_env.client.service_client.config.target_host,
+                                             task_queue, ledger_url))
 
 
 async def test_a_killed_worker_is_replaced_and_the_case_goes_on(dev_env, catalog, tmp_path):

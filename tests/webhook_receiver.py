@@ -6,6 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from notifications.webhook import verify_signature
+
+# What the test senders sign with and the receivers verify with.
+SECRET = "webhook-test-secret"
+
 
 @dataclass(frozen=True)
 class Received:
@@ -25,12 +30,13 @@ class Receiver:
     """An HTTP server on a port of its own that records every POST and can be told to answer
     the next requests with an error, or not at all for a while."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """On a free port, or on `port` (a receiver coming back where it was)."""
         self.requests: list[Received] = []
         self._faults: list[dict] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/bihuan"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
@@ -83,3 +89,24 @@ class Receiver:
         return Handler
 
 
+class Platform:
+    """What the 12345 platform does with the callbacks its receivers got: verify each signature,
+    keep one per event id, and put them in the case's order."""
+
+    def __init__(self, *receivers: Receiver) -> None:
+        self.receivers = receivers
+
+    def callbacks(self, case_id: str) -> list[dict]:
+        seen: dict[str, dict] = {}
+        for request in (r for receiver in self.receivers for r in receiver.requests):
+            assert verify_signature(SECRET, request.headers["X-Bihuan-Timestamp"], request.body,
+                                    request.headers["X-Bihuan-Signature"])
+            body = request.json()
+            if body["case_id"] == case_id:
+                seen.setdefault(request.event_id, body)
+        return sorted(seen.values(), key=lambda body: body["data"]["sequence"])
+
+    def arrival(self, case_id: str) -> list[str]:
+        """Kinds in the order the requests came in, failed attempts included."""
+        return [r.json()["kind"] for receiver in self.receivers for r in receiver.requests
+                if r.json()["case_id"] == case_id]

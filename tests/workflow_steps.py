@@ -84,3 +84,18 @@ async def to_recheck_pending(handle: WorkflowHandle) -> None:
 def sent_to(ledger: Ledger, handle: WorkflowHandle):
     """The notifications the case's events put in the outbox."""
     return [entry.notification for entry in ledger.outbox.for_case(handle.id)]
+
+
+def worker_fixtures(task_queue: str):
+    """The `started` (module worker, its cases) and `start` (open a case) fixtures of a test
+    module driving cases on `time_env`: `started, start = worker_fixtures(TASK_QUEUE)`."""
+    @pytest.fixture(scope="module")
+    async def started(time_env, ledger, executor):
+        async with case_worker(time_env, ledger, executor, task_queue) as handles:
+            yield handles
+
+    @pytest.fixture
+    def start(time_env, started, catalog):
+        return starter(time_env, catalog, task_queue, started)
+
+    return started, start

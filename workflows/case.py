@@ -14,39 +14,67 @@ from temporalio.exceptions import ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
     from domain import lifecycle, notices
+    from domain.continuation import (DEFAULT_HISTORY_EVENT_LIMIT, RECENT_REQUESTS,
+                                     CaseCarryOver)
     from domain.actions import SIGNAL_ACTIONS, Action
     from domain.errors import Refusal
-    from domain.models import (SYSTEM_ACTOR, ActionResult, CaseEvent, CaseIntake, CaseState,
-                               Command, LedgerEntry, WhistleClosedPayload)
+    from domain.models import (SYSTEM_ACTOR, ActionOutcome, ActionResult, CaseEvent, CaseIntake,
+                               CaseState, Command, LedgerEntry, WhistleClosedPayload)
     from domain.roles import Role
-    from domain.stages import TERMINAL_STAGES
+    from domain.stages import TERMINAL_STAGES, Stage
     from domain.whistles import WhistleStart
     from workflows import search_attributes as sa
     from workflows.shared import refused, timer_fired, write_ledger
     from workflows.whistle import WhistleWorkflow
 
 SEEN_SIGNAL_IDS = 500
+# Cases recorded before continue-as-new existed replay without it.
+CONTINUE_AS_NEW_PATCH = "case-continue-as-new"
 
 
 @workflow.defn
 class CaseWorkflow:
     @workflow.init
-    def __init__(self, intake: CaseIntake) -> None:
+    def __init__(self, intake: CaseIntake, carried: CaseCarryOver | None = None) -> None:
+        # Started with the intake alone, the SDK cannot match the two hints to one argument
+        # and hands over plain JSON.
+        self._intake = intake = CaseIntake.model_validate(intake)
         self._calendar = intake.calendar
-        self._state, opened = lifecycle.open_case(intake)
-        # Taken now: an update in the first task may change the state before run() records it.
-        self._opening = self._entry(opened)
         # Bumped on every transition so the main loop re-plans its timer.
         self._moves = 0
         self._seen_signals: deque[str] = deque(maxlen=SEEN_SIGNAL_IDS)
+        self._whistle_task: asyncio.Task | None = None
+        # Requests applied in earlier runs, answered again instead of applied twice (Temporal
+        # de-duplicates update ids only within a run); those of this run go on to the next.
+        self._earlier: dict[str, ActionOutcome] = {}
+        self._applied: deque[ActionOutcome] = deque(maxlen=RECENT_REQUESTS)
+        self._runs = 1
+        self._opening: LedgerEntry | None = None
+        if carried:
+            # Continued: the case is open and recorded already.
+            self._state = carried.state
+            self._seen_signals.extend(carried.seen_signals)
+            self._earlier = {o.request_id: o for o in carried.applied}
+            self._applied.extend(carried.applied)
+            self._runs = carried.runs + 1
+        else:
+            self._state, opened = lifecycle.open_case(intake)
+            # Taken now: an update in the first task may change the state before run() records it.
+            self._opening = self._entry(opened)
         # The API starts the workflow with its search attributes already set.
         self._published = {pair.key.name: pair.value
                            for pair in workflow.info().typed_search_attributes}
 
     @workflow.run
-    async def run(self, intake: CaseIntake) -> CaseState:
-        await self._write(self._opening)
+    async def run(self, intake: CaseIntake, carried: CaseCarryOver | None = None) -> CaseState:
+        if self._opening:
+            await self._write(self._opening)
         while self._state.stage not in TERMINAL_STAGES:
+            if self._may_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._may_continue_as_new():
+                    workflow.continue_as_new(args=[self._intake, self._carry_over()],
+                                             search_attributes=sa.of_state(self._state))
             due, on_expiry = lifecycle.next_timer(self._state) or (None, None)
             moves = self._moves
             if await timer_fired(due, lambda: self._moves != moves):
@@ -56,9 +84,13 @@ class CaseWorkflow:
 
     @workflow.update
     async def act(self, cmd: Command) -> ActionResult:
+        earlier = self._earlier.get(cmd.request_id)
+        if earlier:
+            return ActionResult(**earlier.model_dump(), state=self._state.model_copy(deep=True))
         # Validated again: another update may have moved the case since the validator ran.
         self._check(cmd)
         result = await self._transition(cmd)
+        self._applied.append(ActionOutcome(**result.model_dump(exclude={"state"})))
         if cmd.action == Action.WHISTLE:
             # Started before answering, so the summoned can report in as soon as they hear.
             await self._start_whistle(cmd)
@@ -66,7 +98,8 @@ class CaseWorkflow:
 
     @act.validator
     def _validate_act(self, cmd: Command) -> None:
-        self._check(cmd)
+        if cmd.request_id not in self._earlier:
+            self._check(cmd)
 
     @workflow.signal
     async def note(self, cmd: Command) -> None:
@@ -110,6 +143,22 @@ class CaseWorkflow:
                                           note=f"吹哨流程中止：{err.cause or err}")
         await self._transition(Command(request_id=f"whistle_closed:{no}", actor=SYSTEM_ACTOR,
                                        payload=closed))
+
+    def _may_continue_as_new(self) -> bool:
+        """Past the history limit, with no whistle in flight (its child and the task following
+        it belong to this run) and no terminal stage; patched last, so its marker is recorded
+        only by a case that really continues."""
+        info = workflow.info()
+        limit = self._intake.history_event_limit or DEFAULT_HISTORY_EVENT_LIMIT
+        long = info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
+        whistling = self._state.stage == Stage.ESCALATED or (
+            self._whistle_task is not None and not self._whistle_task.done())
+        return (long and not whistling and self._state.stage not in TERMINAL_STAGES
+                and workflow.patched(CONTINUE_AS_NEW_PATCH))
+
+    def _carry_over(self) -> CaseCarryOver:
+        return CaseCarryOver(state=self._state, seen_signals=list(self._seen_signals),
+                             applied=list(self._applied), runs=self._runs)
 
     def _check(self, cmd: Command) -> None:
         try:
