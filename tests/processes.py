@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from config.settings import Settings
+from ledger import hotline
 from runtime.devserver import server_command
 from runtime.temporal import connect
 from tests.api_client import free_port
@@ -188,6 +190,9 @@ async def assert_ledger_matches_workflow(client: Client, ledger, case_id: str) -
     newest = entries[-1].state
     row = ledger.case(case_id)
     assert (row.stage, row.seq, row.overdue) == (newest.stage, newest.seq, newest.overdue)
-    wanted = [n.event_id for e in entries for n in e.notifications]
+    # The workflow's own notifications, and the 12345 callbacks the ledger derives from them.
+    with Session(ledger.engine) as session:
+        wanted = [n.event_id for e in entries
+                  for n in e.notifications + hotline.callbacks(session, e)]
     stored = [n.notification.event_id for n in ledger.outbox.for_case(case_id)]
     assert sorted(stored) == sorted(wanted) and len(set(stored)) == len(stored)

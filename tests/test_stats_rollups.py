@@ -13,24 +13,12 @@ from sqlalchemy import select, text
 from ledger import rollups, stats
 from ledger.migrate import alembic_config, upgrade
 from ledger.tables import StageTimeRollupRow, StatsRollupRow
-from tests.conftest import postgres_ledger, sqlite_ledger
 from domain.models import Actor
 from domain.roles import Role
 from tests.factories import OFFICER, SUPERVISOR
 from tests.test_stats import NOVEMBER, figures, lhasa, stage_times, tell_stories, told  # noqa: F401
 
 GROUPINGS = (None, "team", "district", "street", "category", "source")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def blank(request, tmp_path):
-    if request.param == "postgresql":
-        with postgres_ledger() as ledger:
-            yield ledger
-        return
-    ledger = sqlite_ledger(tmp_path)
-    yield ledger
-    ledger.engine.dispose()
 
 
 class Capture:
@@ -74,17 +62,17 @@ def assert_same_rollups(kept: tuple[dict, dict], fresh: tuple[dict, dict]) -> No
         assert rollups.bucket(low) == rollups.bucket(high) == key[4]
 
 
-def test_every_write_keeps_the_rollups_equal_to_a_rebuild(blank, catalog):
-    tell_stories(blank, catalog)
-    kept = tables(blank)
+def test_every_write_keeps_the_rollups_equal_to_a_rebuild(any_ledger, catalog):
+    tell_stories(any_ledger, catalog)
+    kept = tables(any_ledger)
     # What the stories hold: November's and October's and December's cases, by every grouping.
     assert kept[0][("2026-11", "all", "")][0] == 12
     assert {k[1] for k in kept[0]} == set(rollups.DIMS)
     assert kept[0][("2026-11", "team", "")][0] == 1  # N1 waits for a dispatcher
-    assert_same_rollups(kept, rebuilt(blank))
+    assert_same_rollups(kept, rebuilt(any_ledger))
 
 
-def test_entries_late_and_twice_give_the_same_rollups(blank, catalog):
+def test_entries_late_and_twice_give_the_same_rollups(any_ledger, catalog):
     """The worker retries a write and may deliver an older entry after a newer one: the rows
     and the roll-ups end up as if each came once, in order."""
     capture = Capture()
@@ -92,11 +80,11 @@ def test_entries_late_and_twice_give_the_same_rollups(blank, catalog):
     entries = capture.entries + random.Random(7).sample(capture.entries, 40)
     random.Random(11).shuffle(entries)
     for entry in entries:
-        blank.record(entry)
+        any_ledger.record(entry)
     for entry in capture.whistle_entries:
-        blank.record_whistle(entry)
-    shuffled = tables(blank)
-    assert_same_rollups(shuffled, rebuilt(blank))
+        any_ledger.record_whistle(entry)
+    shuffled = tables(any_ledger)
+    assert_same_rollups(shuffled, rebuilt(any_ledger))
     assert shuffled[0][("2026-11", "all", "")][0] == 12
 
 
@@ -114,8 +102,8 @@ def test_rollups_give_the_figures_read_from_the_cases(told):  # noqa: F811
                     (group_by, interval, period)
 
 
-def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(blank, catalog):
-    tell_stories(blank, catalog)
+def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(any_ledger, catalog):
+    tell_stories(any_ledger, catalog)
     district_leader = Actor(id="i-9", name="区督查", role=Role.INSPECTOR, district="城关区")
     asked = {
         "november": (NOVEMBER, SUPERVISOR, None),
@@ -127,12 +115,12 @@ def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(blank, c
     }
 
     def found() -> dict[str, int]:
-        return {name: sum(r.found for r in stats.case_stats(blank.engine, *period, None,
+        return {name: sum(r.found for r in stats.case_stats(any_ledger.engine, *period, None,
                                                              interval, actor))
                 for name, (period, actor, interval) in asked.items()}
 
     honest = found()
-    with blank.engine.begin() as conn:
+    with any_ledger.engine.begin() as conn:
         # Tamper with November's roll-up: only a read that uses it can see the change.
         conn.execute(text("UPDATE stats_rollup SET found = found + 100 "
                           "WHERE month = '2026-11' AND dim = 'all'"))
@@ -142,40 +130,40 @@ def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(blank, c
     assert tampered["november"] == honest["november"] + 100 == 112
 
 
-def test_the_migration_builds_rollups_for_a_ledger_that_has_cases(blank, catalog):
-    tell_stories(blank, catalog)
+def test_the_migration_builds_rollups_for_a_ledger_that_has_cases(any_ledger, catalog):
+    tell_stories(any_ledger, catalog)
     before_figures = [(figures(r), stage_times(r)) for r in stats.case_stats(
-        blank.engine, *NOVEMBER, "team", None, SUPERVISOR)]
-    before = rebuilt(blank)
-    with blank.engine.connect() as conn:
+        any_ledger.engine, *NOVEMBER, "team", None, SUPERVISOR)]
+    before = rebuilt(any_ledger)
+    with any_ledger.engine.connect() as conn:
         counters = conn.execute(text(
             "SELECT case_id, accept_signed, accept_on_time, rectify_submitted, rectify_on_time "
             "FROM cases ORDER BY case_id")).all()
         bands = conn.execute(text("SELECT case_id, seq, bucket FROM stage_spans "
                                   "ORDER BY case_id, seq")).all()
     assert any(c[1] for c in counters) and bands
-    state = blank.case("hotline-E5")
-    url = blank.engine.url.render_as_string(hide_password=False)
-    blank.engine.dispose()
+    state = any_ledger.case("hotline-E5")
+    url = any_ledger.engine.url.render_as_string(hide_password=False)
+    any_ledger.engine.dispose()
 
     command.downgrade(alembic_config(url), "0006")
-    with blank.engine.connect() as conn:
+    with any_ledger.engine.connect() as conn:
         assert "accept_signed" not in {c[1] for c in conn.execute(text(
             "SELECT 0, column_name FROM information_schema.columns WHERE table_name = 'cases' "
             "AND table_schema = current_schema()"
-            if blank.engine.dialect.name == "postgresql" else "PRAGMA table_info(cases)"))}
+            if any_ledger.engine.dialect.name == "postgresql" else "PRAGMA table_info(cases)"))}
     upgrade(url)
 
-    with blank.engine.connect() as conn:
+    with any_ledger.engine.connect() as conn:
         assert conn.execute(text(
             "SELECT case_id, accept_signed, accept_on_time, rectify_submitted, rectify_on_time "
             "FROM cases ORDER BY case_id")).all() == counters
         assert conn.execute(text("SELECT case_id, seq, bucket FROM stage_spans "
                                  "ORDER BY case_id, seq")).all() == bands
-    assert tables(blank) == before
-    assert blank.case("hotline-E5") == state and state.rebounds == 2
+    assert tables(any_ledger) == before
+    assert any_ledger.case("hotline-E5") == state and state.rebounds == 2
     assert [(figures(r), stage_times(r)) for r in stats.case_stats(
-        blank.engine, *NOVEMBER, "team", None, SUPERVISOR)] == before_figures
+        any_ledger.engine, *NOVEMBER, "team", None, SUPERVISOR)] == before_figures
 
 
 @pytest.mark.parametrize("seconds", [0, 0.5, 1, 59.9, 60, 3600, 86400 * 3.7, 86400 * 400])
