@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo bench install clean
+.PHONY: run test demo bench install clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "bihuan needs Python 3.11, found " + sys.version' 
@@ -20,8 +20,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m cli.main run
 
+# The dashboard's browser tests drive Debian's chromium (never a browser Playwright downloads),
+# with a Chinese font so that their screenshots can be read.
+chromium:
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=zh | grep -q .; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; fi
+
 # The runner exits with pytest's own status, even if the SDK runtime crashes at interpreter exit.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) tests/run.py $(ARGS)
 
 demo: $(STAMP)

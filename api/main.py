@@ -7,7 +7,8 @@ from fastapi import Depends, FastAPI
 
 from api import errors, observability
 from api.limits import BodySizeLimit
-from api.routes import admin, cases, catalog, hotline, open311, stats, supervision, whistles
+from api.routes import (admin, cases, catalog, dashboard, hotline, open311, stats, supervision,
+                        whistles)
 from api.service import CaseService
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
     app.include_router(admin.router)
     app.include_router(open311.router)
     app.include_router(observability.router)
+    dashboard.install(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict:

@@ -36,6 +36,7 @@ def run_all(settings: Settings) -> int:
         spawn("worker", [sys.executable, "-m", "cli.main", "worker"])
         spawn("api", [sys.executable, "-m", "cli.main", "api"])
         print(f"\nbihuan is running.\n  API docs:    {settings.api_url}/docs\n"
+              f"  Dashboard:   {settings.api_url}/dashboard\n"
               f"  Temporal UI: {settings.temporal_ui_url}\n"
               f"  Ledger:      {settings.ledger_url}\n"
               "Press Ctrl-C to stop.\n", flush=True)

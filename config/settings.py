@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "bihuan"
     task_queue: str = "bihuan-cases"
     temporal_ui_port: int = 8233
+    # Where people's browsers reach the Temporal UI (the dashboard links each case to it); empty:
+    # the dev server's UI beside temporal_address, on temporal_ui_port.
+    temporal_ui_base_url: str = ""
     temporal_retention_days: int = Field(default=365, ge=365)
 
     # Cases kept in the worker's memory between their actions; the rest replay from history
@@ -152,8 +155,10 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str:
-        host = self.temporal_address.rsplit(":", 1)[0]
-        return f"http://{host}:{self.temporal_ui_port}/namespaces/{self.temporal_namespace}/workflows"
+        base = self.temporal_ui_base_url.rstrip("/")
+        if not base:
+            base = f"http://{self.temporal_address.rsplit(':', 1)[0]}:{self.temporal_ui_port}"
+        return f"{base}/namespaces/{self.temporal_namespace}/workflows"
 
 
 def _check_url(setting: str, url: str) -> None:

@@ -83,6 +83,9 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
         # The worker's relay tells the team through the webhook, signed.
         told = wait_for_webhook(receiver, case_id, "assigned")
         assert told["audience"] == "team" and told["recipient"] == "环境卫生"
+        # The dashboard comes with the API: its sign-in page and its own stylesheet.
+        for page in ("/dashboard/login", "/dashboard/static/dashboard.css"):
+            assert httpx.get(f"{api}{page}", timeout=30).status_code == 200, page
     except AssertionError:
         print(stop_with_ctrl_c(proc))
         raise
@@ -90,6 +93,7 @@ def test_the_system_runs_stops_cleanly_and_keeps_its_cases(tmp_path):
         if proc.poll() is None:
             output = stop_with_ctrl_c(proc)
     assert f"{api}/docs" in output and f"127.0.0.1:{ports['ui']}" in output
+    assert f"{api}/dashboard" in output
     for name in ("api", "worker", "temporal"):
         assert f"stopped {name}" in output
     assert (tmp_path / "var" / "temporal.db").exists() and (tmp_path / "var" / "ledger.db").exists()
