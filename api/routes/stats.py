@@ -88,7 +88,10 @@ denominator is 0.
 {_bullets(RATES)}
 - `stage_times`: per stage, every stay the cases finished in it (another round counts again; a
   stay still running does not): `spans`, `avg_seconds` (mean, to 0.1 s) and `p90_seconds`, the
-  nearest-rank 90th percentile: the ⌈0.9·n⌉-th shortest stay.
+  nearest-rank 90th percentile: the ⌈0.9·n⌉-th shortest stay. Stays are counted in duration
+  bands 5 % wide that keep their shortest and longest stay, so `p90_seconds` is exact when it
+  is the shortest or longest of its band (always when the band's stays are equal) and
+  otherwise within that band, at most 5 % from the exact value.
 
 `from`/`to`: a date (midnight in Lhasa, UTC+8) or a time with its offset
 (`2026-11-01T00:00:00+08:00`; a + sent unescaped arrives as a space and is read as +). `to`
