@@ -177,6 +177,19 @@ def sees_everything(actor: Actor) -> bool:
     return actor.role in READ_ALL or (actor.role == Role.INSPECTOR and actor.district is None)
 
 
+def rollup_scope(actor: Actor) -> tuple[str, str] | None:
+    """The statistics roll-up (ledger/rollups.py) holding exactly the cases `visible_to` lets
+    the actor read, as (scope, value); None when no roll-up is kept for that scope."""
+    if sees_everything(actor):
+        return "all", ""
+    if actor.role == Role.OFFICER and actor.team is not None:
+        return "team", actor.team
+    if (actor.role in (Role.COMMUNITY, Role.INSPECTOR) and actor.district is not None
+            and actor.street is None and actor.community is None):
+        return "district", actor.district
+    return None
+
+
 def visible_to(actor: Actor, dialect: str) -> ColumnElement[bool]:
     """The cases `actor` may read, as SQL: the twin of domain.access.read_refusal, which decides
     the same for one case in Python. A change there must be made here too."""

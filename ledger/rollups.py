@@ -2,9 +2,10 @@
 
 A year of statistics for a whole city would otherwise read every case and every stay in a stage
 it had (100,000 cases, 700,000 stays): seconds, not the moment a supervisor expects. Instead each
-case *contributes* to a few rows — its Lhasa creation month × each grouping (all cases, its team,
-district, street, category, source) — in `stats_rollup` (counts) and `stage_time_rollup` (stays
-per stage, counted per duration band). `Ledger.record` computes the case's contribution before
+case *contributes* to a few rows — its Lhasa creation month × each scope a reader may have (the
+whole city, its team, its district) × each grouping (all cases, its team, district, street,
+category, source) — in `stats_rollup` (counts) and `stage_time_rollup` (stays per stage, counted
+per duration band). `Ledger.record` computes the case's contribution before
 and after the write and adds the difference in the same transaction, so the roll-ups always
 equal what `recompute` would build from the cases themselves; whatever changes a case — a new
 stage, a re-dispatch to another team, a late older entry, a case turned invalid — moves its
@@ -31,15 +32,17 @@ from ledger.tables import (ROLLUP_COUNTS, CaseRow, StageSpanRow, StageTimeRollup
 
 GAMMA = 1.05
 _LOG_GAMMA = math.log(GAMMA)
-# The groupings a roll-up is kept for; 'all' is the whole city.
+# The readers' scopes a roll-up is kept for (ledger.queries.rollup_scope), and the groupings;
+# 'all' is the whole city.
+SCOPES = ("all", "team", "district")
 DIMS = ("all", "team", "district", "street", "category", "source")
 FACT_COLUMNS = ("created_at", "stage", "team", "district", "street", "category", "source",
                 "rating", "evaluation", "first_verification", "rebounds", "rechecks",
                 "accept_signed", "accept_on_time", "rectify_submitted", "rectify_on_time")
 _SATISFIED = frozenset(r.value for r in SATISFIED_RATINGS)
 
-Key = tuple[str, str, str]                 # month, dim, value
-StageKey = tuple[str, str, str, str, int]  # month, dim, value, stage, bucket
+Key = tuple[str, str, str, str, str]                 # month, scope, its value, dim, value
+StageKey = tuple[str, str, str, str, str, str, int]  # … stage, bucket
 Span = tuple[str, int, float]              # stage, bucket, seconds
 
 
@@ -92,7 +95,10 @@ def case_counts(facts: Mapping) -> list[int]:
 
 def _keys(facts: Mapping) -> list[Key]:
     month = month_of(facts["created_at"])
-    return [(month, dim, "" if dim == "all" else (facts[dim] or "")) for dim in DIMS]
+    values = {dim: "" if dim == "all" else (facts[dim] or "") for dim in DIMS}
+    # A case with no team is in no team's scope (a team's officer reads none of them).
+    return [(month, scope, values[scope], dim, values[dim])
+            for scope in SCOPES if scope == "all" or values[scope] for dim in DIMS]
 
 
 def contribution(facts: Mapping | None, spans: Iterable[Span]
@@ -143,6 +149,7 @@ _FACTS = select(*(getattr(CaseRow, c) for c in FACT_COLUMNS)).where(
     CaseRow.case_id == bindparam("case_id"))
 _SPANS = select(StageSpanRow.stage, StageSpanRow.bucket, StageSpanRow.seconds).where(
     StageSpanRow.case_id == bindparam("case_id"))
+_KEY_COLUMNS = ("month", "scope", "scope_value", "dim", "value")
 # The two upserts per dialect, built once: every ledger write runs them.
 _UPSERTS: dict[str, tuple] = {}
 
@@ -163,12 +170,12 @@ def _upserts(insert: Callable, dialect: str) -> tuple:
     if found is None:
         counts = insert(StatsRollupRow.__table__)
         counts = counts.on_conflict_do_update(
-            index_elements=["month", "dim", "value"],
+            index_elements=list(_KEY_COLUMNS),
             set_={c: getattr(StatsRollupRow, c) + counts.excluded[c] for c in ROLLUP_COUNTS})
         bands = insert(StageTimeRollupRow.__table__)
         t, new = StageTimeRollupRow, bands.excluded
         bands = bands.on_conflict_do_update(
-            index_elements=["month", "dim", "value", "stage", "bucket"],
+            index_elements=[*_KEY_COLUMNS, "stage", "bucket"],
             set_={"spans": t.spans + new.spans, "micros": t.micros + new.micros,
                   "min_seconds": _bound(t.min_seconds, new.min_seconds, lambda a, b: a < b),
                   "max_seconds": _bound(t.max_seconds, new.max_seconds, lambda a, b: a > b)})
@@ -184,19 +191,23 @@ def add(session: Session, insert: Callable, change) -> None:
         return
     counts_upsert, bands_upsert = _upserts(insert, session.get_bind().dialect.name)
     if counts:
-        session.execute(counts_upsert, [
-            dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, delta)))
-            for k, delta in sorted(counts.items())])
+        session.execute(counts_upsert, [_count_row(k, delta) for k, delta in sorted(counts.items())])
     if stages:
-        session.execute(bands_upsert, [
-            dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=d[0],
-                 micros=d[1], min_seconds=d[2], max_seconds=d[3])
-            for k, d in sorted(stages.items())])
+        session.execute(bands_upsert, [_band_row(k, d) for k, d in sorted(stages.items())])
         if any(d[0] < 0 for d in stages.values()):
             # A band left empty forgets its bounds, so stays added later set them afresh.
             months = sorted({k[0] for k, d in stages.items() if d[0] < 0})
             session.execute(delete(StageTimeRollupRow).where(
                 StageTimeRollupRow.month.in_(months), StageTimeRollupRow.spans <= 0))
+
+
+def _count_row(key: Key, counts: Sequence[int]) -> dict:
+    return dict(zip(_KEY_COLUMNS, key), **dict(zip(ROLLUP_COUNTS, counts)))
+
+
+def _band_row(key: StageKey, band: Sequence) -> dict:
+    return dict(zip(_KEY_COLUMNS, key), stage=key[5], bucket=key[6], spans=band[0],
+                micros=band[1], min_seconds=band[2], max_seconds=band[3])
 
 
 def _bound(current, offered, better: Callable):
@@ -242,31 +253,30 @@ def recompute(connection: Connection) -> int:
                 found[1] += total
                 found[2], found[3] = min(found[2], low), max(found[3], high)
     if counts:
-        connection.execute(insert(StatsRollupRow), [
-            dict(month=k[0], dim=k[1], value=k[2], **dict(zip(ROLLUP_COUNTS, v)))
-            for k, v in sorted(counts.items())])
+        connection.execute(insert(StatsRollupRow),
+                           [_count_row(k, v) for k, v in sorted(counts.items())])
     if stages:
-        connection.execute(insert(StageTimeRollupRow), [
-            dict(month=k[0], dim=k[1], value=k[2], stage=k[3], bucket=k[4], spans=v[0],
-                 micros=v[1], min_seconds=v[2], max_seconds=v[3])
-            for k, v in sorted(stages.items())])
+        connection.execute(insert(StageTimeRollupRow),
+                           [_band_row(k, v) for k, v in sorted(stages.items())])
     return cases
 
 
-def rows_for(months: Sequence[str], dim: str, by_month: bool):
-    """The roll-ups of these months for one grouping, summed over the months unless `by_month`:
-    (month or None, value, *ROLLUP_COUNTS), then (month or None, value, stage, band, stays,
-    µs, shortest, longest)."""
+def rows_for(months: Sequence[str], scope: tuple[str, str], dim: str, by_month: bool):
+    """The roll-ups of these months for one reader's scope and one grouping, summed over the
+    months unless `by_month`: (month or None, value, *ROLLUP_COUNTS), then (month or None,
+    value, stage, band, stays, µs, shortest, longest)."""
     r = StatsRollupRow
     month = r.month if by_month else null()
     counts = (select(month, r.value, *(func.sum(getattr(r, c)) for c in ROLLUP_COUNTS))
-              .where(r.month.in_(months), r.dim == dim)
+              .where(r.month.in_(months), r.scope == scope[0], r.scope_value == scope[1],
+                     r.dim == dim)
               .group_by(*([r.month] if by_month else []), r.value)
               .having(func.sum(r.found) > 0))
     t = StageTimeRollupRow
     month = t.month if by_month else null()
     stages = (select(month, t.value, t.stage, t.bucket, func.sum(t.spans), func.sum(t.micros),
                      func.min(t.min_seconds), func.max(t.max_seconds))
-              .where(t.month.in_(months), t.dim == dim, t.spans > 0)
+              .where(t.month.in_(months), t.scope == scope[0], t.scope_value == scope[1],
+                     t.dim == dim, t.spans > 0)
               .group_by(*([t.month] if by_month else []), t.value, t.stage, t.bucket))
     return counts, stages

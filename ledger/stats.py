@@ -51,7 +51,7 @@ from domain.models import SATISFIED_RATINGS, Actor
 from domain.roles import Role
 from domain.stages import TERMINAL_STAGES, Stage
 from ledger import rollups
-from ledger.queries import sees_everything, visible_to
+from ledger.queries import rollup_scope, visible_to
 from ledger.tables import ROLLUP_COUNTS, CaseRow, StageSpanRow, WhistleSummonsRow
 
 GroupBy = Literal["team", "district", "street", "category", "source"]
@@ -260,9 +260,9 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
     without group_by that is every bucket. Rows come in bucket order, then by group (no-group
     last).
 
-    Whole Lhasa months are read from the monthly roll-ups (ledger/rollups.py) when the caller
-    sees every case and the rows are not weekly; the rest of the period, and every narrower
-    scope, from the cases themselves. Both give the same figures (`use_rollups=False` forces
+    Whole Lhasa months are read from the monthly roll-ups (ledger/rollups.py) when one is kept
+    for the caller's scope (the city, a team, a district) and the rows are not weekly; the rest
+    of the period, and other scopes, from the cases themselves. Both give the same figures (`use_rollups=False` forces
     the second, for checking that)."""
     periods = buckets(period_from, period_to, interval)
     tallies: dict[tuple, _Tally] = {}
@@ -271,7 +271,8 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
         return tallies.setdefault((group, bucket), _Tally())
 
     months, rest = [], [(period_from, period_to)]
-    if use_rollups and sees_everything(scope_actor) and interval != "week":
+    scope = rollup_scope(scope_actor)
+    if use_rollups and scope is not None and interval != "week":
         months, rest = whole_months(period_from, period_to)
     month_bucket = {b.key: i for i, b in enumerate(periods)} if interval else {}
     with engine.connect() as conn:
@@ -280,7 +281,8 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
             # figures disagree (SQLite reads each statement on its own snapshot).
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         if months:
-            counts, stages = rollups.rows_for(months, group_by or "all", interval == "month")
+            counts, stages = rollups.rows_for(months, scope, group_by or "all",
+                                              interval == "month")
             for month, value, *values in conn.execute(counts):
                 tally(value or None if group_by else None,
                       month_bucket.get(month, 0)).add_counts(values)

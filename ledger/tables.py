@@ -295,13 +295,16 @@ ROLLUP_COUNTS = ("found", "open", "closed", "invalid", "rated", "no_response", "
 
 
 class StatsRollupRow(Base):
-    """The figures of every case created in a Lhasa month, per grouping (ledger/rollups.py):
+    """The figures of every case created in a Lhasa month (ledger/rollups.py), for a reader's
+    scope — scope 'all' (value ''), or the cases of one team or one district — per grouping:
     dim 'all' with value '', or team / district / street / category / source with the case's
     value ('' where it has none). Kept current by every ledger write."""
     __tablename__ = "stats_rollup"
     __table_args__ = {"sqlite_with_rowid": False}
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_value: Mapped[str] = mapped_column(String(64), primary_key=True)
     dim: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
     found: Mapped[int] = mapped_column(Integer)
@@ -322,13 +325,15 @@ class StatsRollupRow(Base):
 
 
 class StageTimeRollupRow(Base):
-    """Stays in a stage of the valid cases created in a Lhasa month, per grouping as in
-    stats_rollup, counted per duration band: how many, their total, shortest and longest."""
+    """Stays in a stage of the valid cases created in a Lhasa month, per scope and grouping as
+    in stats_rollup, counted per duration band: how many, their total, shortest and longest."""
     __tablename__ = "stage_time_rollup"
     # SQLite: rows live in the primary key's order, so a month's grouping is one range read.
     __table_args__ = {"sqlite_with_rowid": False}
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_value: Mapped[str] = mapped_column(String(64), primary_key=True)
     dim: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
     stage: Mapped[str] = mapped_column(String(24), primary_key=True)

@@ -15,10 +15,12 @@ from ledger.migrate import alembic_config, upgrade
 from ledger.tables import StageTimeRollupRow, StatsRollupRow
 from domain.models import Actor
 from domain.roles import Role
-from tests.factories import OFFICER, SUPERVISOR
-from tests.test_stats import NOVEMBER, figures, lhasa, stage_times, tell_stories, told  # noqa: F401
+from tests.factories import MUNICIPAL_OFFICER, OFFICER, SUPERVISOR
+from tests.test_stats import (DUILONG_COMMUNITY, NOVEMBER, figures, lhasa,  # noqa: F401
+                              stage_times, tell_stories, told)
 
 GROUPINGS = (None, "team", "district", "street", "category", "source")
+DISTRICT_INSPECTOR = Actor(id="i-9", name="区督查", role=Role.INSPECTOR, district="城关区")
 
 
 class Capture:
@@ -37,10 +39,9 @@ class Capture:
 def tables(ledger) -> tuple[dict, dict]:
     """Both roll-ups as {key: figures}, leaving out rows every case has left."""
     with ledger.engine.connect() as conn:
-        counts = {(r.month, r.dim, r.value): tuple(r[3:])
-                  for r in conn.execute(select(StatsRollupRow)) if any(r[3:])}
-        bands = {(r.month, r.dim, r.value, r.stage, r.bucket):
-                 (r.spans, r.micros, r.min_seconds, r.max_seconds)
+        counts = {tuple(r[:5]): tuple(r[5:])
+                  for r in conn.execute(select(StatsRollupRow)) if any(r[5:])}
+        bands = {(*r[:5], r.stage, r.bucket): (r.spans, r.micros, r.min_seconds, r.max_seconds)
                  for r in conn.execute(select(StageTimeRollupRow)) if r.spans}
     return counts, bands
 
@@ -59,16 +60,21 @@ def assert_same_rollups(kept: tuple[dict, dict], fresh: tuple[dict, dict]) -> No
         # Bounds kept through departures may be wider than a rebuild's, never outside the band.
         _, _, fresh_low, fresh_high = fresh_bands[key]
         assert low <= fresh_low <= fresh_high <= high
-        assert rollups.bucket(low) == rollups.bucket(high) == key[4]
+        assert rollups.bucket(low) == rollups.bucket(high) == key[6]
 
 
 def test_every_write_keeps_the_rollups_equal_to_a_rebuild(any_ledger, catalog):
     tell_stories(any_ledger, catalog)
     kept = tables(any_ledger)
-    # What the stories hold: November's and October's and December's cases, by every grouping.
-    assert kept[0][("2026-11", "all", "")][0] == 12
-    assert {k[1] for k in kept[0]} == set(rollups.DIMS)
-    assert kept[0][("2026-11", "team", "")][0] == 1  # N1 waits for a dispatcher
+    # What the stories hold: November's and October's and December's cases, for every scope
+    # and by every grouping.
+    city = ("2026-11", "all", "")
+    assert kept[0][(*city, "all", "")][0] == 12
+    assert {k[3] for k in kept[0]} == set(rollups.DIMS)
+    assert {k[1] for k in kept[0]} == set(rollups.SCOPES)
+    assert kept[0][(*city, "team", "")][0] == 1  # N1 waits for a dispatcher
+    assert kept[0][("2026-11", "district", "城关区", "all", "")][0] == 7
+    assert not [k for k in kept[0] if k[1] == "team" and k[2] == ""]  # no team, no team scope
     assert_same_rollups(kept, rebuilt(any_ledger))
 
 
@@ -85,33 +91,36 @@ def test_entries_late_and_twice_give_the_same_rollups(any_ledger, catalog):
         any_ledger.record_whistle(entry)
     shuffled = tables(any_ledger)
     assert_same_rollups(shuffled, rebuilt(any_ledger))
-    assert shuffled[0][("2026-11", "all", "")][0] == 12
+    assert shuffled[0][("2026-11", "all", "", "all", "")][0] == 12
 
 
 def test_rollups_give_the_figures_read_from_the_cases(told):  # noqa: F811
     periods = [NOVEMBER, (lhasa(10, 1), lhasa(12, 1)), (lhasa(10, 31, 12), lhasa(12, 1, 8)),
                (lhasa(9, 1), lhasa(1, 1, year=2027))]
-    for group_by in GROUPINGS:
-        for interval in (None, "month"):
-            for period in periods:
-                fast = stats.case_stats(told.engine, *period, group_by, interval, SUPERVISOR)
-                slow = stats.case_stats(told.engine, *period, group_by, interval, SUPERVISOR,
-                                        use_rollups=False)
-                assert [(r.group, r.period, figures(r), stage_times(r)) for r in fast] == \
-                    [(r.group, r.period, figures(r), stage_times(r)) for r in slow], \
-                    (group_by, interval, period)
+    readers = [SUPERVISOR, OFFICER, MUNICIPAL_OFFICER, DISTRICT_INSPECTOR, DUILONG_COMMUNITY,
+               Actor(id="i-8", name="堆龙督查", role=Role.INSPECTOR, district="堆龙德庆区")]
+    for reader in readers:
+        for group_by in GROUPINGS:
+            for interval in (None, "month"):
+                for period in periods:
+                    fast = stats.case_stats(told.engine, *period, group_by, interval, reader)
+                    slow = stats.case_stats(told.engine, *period, group_by, interval, reader,
+                                            use_rollups=False)
+                    assert [(r.group, r.period, figures(r), stage_times(r)) for r in fast] == \
+                        [(r.group, r.period, figures(r), stage_times(r)) for r in slow], \
+                        (reader.id, group_by, interval, period)
 
 
 def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(any_ledger, catalog):
     tell_stories(any_ledger, catalog)
-    district_leader = Actor(id="i-9", name="区督查", role=Role.INSPECTOR, district="城关区")
     asked = {
         "november": (NOVEMBER, SUPERVISOR, None),
         "october and november": ((lhasa(10, 1), lhasa(12, 1)), SUPERVISOR, None),
         "most of november": ((lhasa(11, 1), lhasa(11, 30)), SUPERVISOR, None),
         "november by week": (NOVEMBER, SUPERVISOR, "week"),
-        "november, a district's inspector": (NOVEMBER, district_leader, None),
+        "november, a district's inspector": (NOVEMBER, DISTRICT_INSPECTOR, None),
         "november, a team's officer": (NOVEMBER, OFFICER, None),
+        "november, a street's community staff": (NOVEMBER, DUILONG_COMMUNITY, None),
     }
 
     def found() -> dict[str, int]:
@@ -119,15 +128,18 @@ def test_whole_months_come_from_the_rollups_and_the_rest_from_the_cases(any_ledg
                                                              interval, actor))
                 for name, (period, actor, interval) in asked.items()}
 
-    honest = found()
-    with any_ledger.engine.begin() as conn:
-        # Tamper with November's roll-up: only a read that uses it can see the change.
-        conn.execute(text("UPDATE stats_rollup SET found = found + 100 "
-                          "WHERE month = '2026-11' AND dim = 'all'"))
-    tampered = found()
-    assert {name for name in asked if tampered[name] != honest[name]} == {
-        "november", "october and november"}
-    assert tampered["november"] == honest["november"] + 100 == 112
+    def tamper(scope: str) -> set[str]:
+        """Which answers change when November's roll-up of one scope is tampered with: only
+        a read that uses it can see the change."""
+        honest = found()
+        with any_ledger.engine.begin() as conn:
+            conn.execute(text("UPDATE stats_rollup SET found = found + 100 WHERE month = "
+                              f"'2026-11' AND scope = '{scope}' AND dim = 'all'"))
+        return {name for name, value in found().items() if value != honest[name]}
+
+    assert tamper("all") == {"november", "october and november"}
+    assert tamper("district") == {"november, a district's inspector"}
+    assert tamper("team") == {"november, a team's officer"}
 
 
 def test_the_migration_builds_rollups_for_a_ledger_that_has_cases(any_ledger, catalog):

@@ -77,12 +77,15 @@ def upgrade() -> None:
 
     def key() -> list[sa.Column]:
         return [sa.Column('month', sa.String(length=7), nullable=False),
+                sa.Column('scope', sa.String(length=16), nullable=False),
+                sa.Column('scope_value', sa.String(length=64), nullable=False),
                 sa.Column('dim', sa.String(length=16), nullable=False),
                 sa.Column('value', sa.String(length=64), nullable=False)]
 
     op.create_table('stats_rollup', *key(),
                     *(sa.Column(c, sa.Integer(), nullable=False) for c in COUNTS),
-                    sa.PrimaryKeyConstraint('month', 'dim', 'value', name='pk_stats_rollup'),
+                    sa.PrimaryKeyConstraint('month', 'scope', 'scope_value', 'dim', 'value',
+                                            name='pk_stats_rollup'),
                     sqlite_with_rowid=False)
     op.create_table('stage_time_rollup', *key(),
                     sa.Column('stage', sa.String(length=24), nullable=False),
@@ -91,8 +94,8 @@ def upgrade() -> None:
                     sa.Column('micros', sa.BigInteger(), nullable=False),
                     sa.Column('min_seconds', sa.Float(), nullable=True),
                     sa.Column('max_seconds', sa.Float(), nullable=True),
-                    sa.PrimaryKeyConstraint('month', 'dim', 'value', 'stage', 'bucket',
-                                            name='pk_stage_time_rollup'),
+                    sa.PrimaryKeyConstraint('month', 'scope', 'scope_value', 'dim', 'value',
+                                            'stage', 'bucket', name='pk_stage_time_rollup'),
                     sqlite_with_rowid=False)
     rollups.recompute(bind)
 
