@@ -268,7 +268,10 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
     tallies: dict[tuple, _Tally] = {}
 
     def tally(group, bucket: int) -> _Tally:
-        return tallies.setdefault((group, bucket), _Tally())
+        found = tallies.get((group, bucket))
+        if found is None:
+            found = tallies[(group, bucket)] = _Tally()
+        return found
 
     months, rest = [], [(period_from, period_to)]
     scope = rollup_scope(scope_actor)
@@ -283,10 +286,10 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
         if months:
             counts, stages = rollups.rows_for(months, scope, group_by or "all",
                                               interval == "month")
-            for month, value, *values in conn.execute(counts):
+            for month, value, *values in conn.execute(counts).all():
                 tally(value or None if group_by else None,
                       month_bucket.get(month, 0)).add_counts(values)
-            for month, value, stage, band, *figures in conn.execute(stages):
+            for month, value, stage, band, *figures in conn.execute(stages).all():
                 tally(value or None if group_by else None,
                       month_bucket.get(month, 0)).add_band(stage, band, *figures)
         keys: list[ColumnElement] = []
@@ -298,10 +301,10 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
             # Scope: the cases the caller could read one by one (domain.access.read_refusal).
             cohort = and_(CaseRow.created_at >= start, CaseRow.created_at < end,
                           visible_to(scope_actor, engine.dialect.name))
-            for r in conn.execute(_case_counts(keys, cohort)):
+            for r in conn.execute(_case_counts(keys, cohort)).all():
                 k = tuple(r[:len(keys)])
                 tally(*_row_key(k, group_by, interval)).add_counts(r[len(keys):])
-            for r in conn.execute(_stage_bands(keys, cohort)):
+            for r in conn.execute(_stage_bands(keys, cohort)).all():
                 k, (stage, band, *figures) = tuple(r[:len(keys)]), r[len(keys):]
                 tally(*_row_key(k, group_by, interval)).add_band(stage, band, *figures)
     rows = {key: t.row(key[0], periods[key[1]]) for key, t in tallies.items()}
