@@ -60,19 +60,24 @@ def month_of(moment: datetime) -> str:
 
 
 def percentile(bands: Mapping[int, Sequence[float]], rank: int) -> float:
-    """The `rank`-th shortest stay (1-based) from bands {bucket: (count, µs, min, max)}:
-    exact when it is its band's first or last, else interpolated between the band's bounds."""
+    """The `rank`-th shortest stay (1-based) from bands {bucket: (count, µs, min, max)}."""
     seen = 0
     for number in sorted(bands):
         count, _, shortest, longest = bands[number]
         if rank <= seen + count:
-            if rank == seen + count or count == 1:
-                return longest
-            if rank == seen + 1:
-                return shortest
-            return shortest + (longest - shortest) * (rank - seen - 1) / (count - 1)
+            return within_band(rank - seen, count, shortest, longest)
         seen += count
     raise ValueError(f"rank {rank} beyond {seen} stays")
+
+
+def within_band(position: int, count: int, shortest: float, longest: float) -> float:
+    """The `position`-th shortest (1-based) of a band's `count` stays: exact when it is the
+    band's first or last, else interpolated between the band's bounds."""
+    if position == count or count == 1:
+        return longest
+    if position == 1:
+        return shortest
+    return shortest + (longest - shortest) * (position - 1) / (count - 1)
 
 
 # ---- one case's contribution --------------------------------------------------------------------
@@ -262,21 +267,23 @@ def recompute(connection: Connection) -> int:
 
 
 def rows_for(months: Sequence[str], scope: tuple[str, str], dim: str, by_month: bool):
-    """The roll-ups of these months for one reader's scope and one grouping, summed over the
-    months unless `by_month`: (month or None, value, *ROLLUP_COUNTS), then (month or None,
-    value, stage, band, stays, µs, shortest, longest)."""
+    """The counts of these months for one reader's scope and one grouping, summed over the
+    months unless `by_month`: (month or None, value, *ROLLUP_COUNTS)."""
     r = StatsRollupRow
     month = r.month if by_month else null()
-    counts = (select(month, r.value, *(func.sum(getattr(r, c)) for c in ROLLUP_COUNTS))
-              .where(r.month.in_(months), r.scope == scope[0], r.scope_value == scope[1],
-                     r.dim == dim)
-              .group_by(*([r.month] if by_month else []), r.value)
-              .having(func.sum(r.found) > 0))
+    return (select(month, r.value, *(func.sum(getattr(r, c)) for c in ROLLUP_COUNTS))
+            .where(r.month.in_(months), r.scope == scope[0], r.scope_value == scope[1],
+                   r.dim == dim)
+            .group_by(*([r.month] if by_month else []), r.value)
+            .having(func.sum(r.found) > 0))
+
+
+def bands_for(months: Sequence[str], scope: tuple[str, str], dim: str, period):
+    """The stays of these months by band, as ledger.stats reads every source of stays: (grp —
+    None for none, period — `period(month column)`, stage, bucket, n, us, lo, hi)."""
     t = StageTimeRollupRow
-    month = t.month if by_month else null()
-    stages = (select(month, t.value, t.stage, t.bucket, func.sum(t.spans), func.sum(t.micros),
-                     func.min(t.min_seconds), func.max(t.max_seconds))
-              .where(t.month.in_(months), t.scope == scope[0], t.scope_value == scope[1],
-                     t.dim == dim, t.spans > 0)
-              .group_by(*([t.month] if by_month else []), t.value, t.stage, t.bucket))
-    return counts, stages
+    return (select(func.nullif(t.value, "").label("grp"), period(t.month).label("period"),
+                   t.stage, t.bucket, t.spans.label("n"), t.micros.label("us"),
+                   t.min_seconds.label("lo"), t.max_seconds.label("hi"))
+            .where(t.month.in_(months), t.scope == scope[0], t.scope_value == scope[1],
+                   t.dim == dim, t.spans > 0))

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import (ColumnElement, Engine, Float, Integer, and_, case, cast, extract, func,
-                        literal, not_, select)
+from sqlalchemy import (BigInteger, ColumnElement, Engine, Float, Integer, String, and_, case, cast,
+                        extract, func, literal, not_, null, select, union_all)
 
 from domain.calendar import LHASA
 from domain.errors import Refusal
@@ -205,26 +205,16 @@ def _next_month(moment: datetime) -> datetime:
 # ---- case figures -------------------------------------------------------------------------------
 
 class _Tally:
-    """One row's figures while they are gathered: counts in ROLLUP_COUNTS order, and per stage
-    the stays by duration band {bucket: [count, microseconds, shortest, longest]}."""
+    """One row's figures while they are gathered: counts in ROLLUP_COUNTS order, and the time
+    per stage, which one query works out for every row (`_stage_times`)."""
 
     def __init__(self) -> None:
         self.counts = [0] * len(ROLLUP_COUNTS)
-        self.stages: dict[str, dict[int, list[float]]] = {}
+        self.stages: dict[str, StageTime] = {}
 
     def add_counts(self, values) -> None:
         for i, value in enumerate(values):
             self.counts[i] += int(value or 0)
-
-    def add_band(self, stage: str, band: int, count: int, micros: int,
-                 shortest: float, longest: float) -> None:
-        found = self.stages.setdefault(stage, {}).get(band)
-        if found is None:
-            self.stages[stage][band] = [int(count), int(micros), shortest, longest]
-        else:
-            found[0] += int(count)
-            found[1] += int(micros)
-            found[2], found[3] = min(found[2], shortest), max(found[3], longest)
 
     def row(self, group: str | None, period: Bucket) -> StatsRow:
         c = dict(zip(ROLLUP_COUNTS, self.counts))
@@ -237,17 +227,7 @@ class _Tally:
             resolved=Ratio(c["passed"], c["verified"]),
             satisfaction=Ratio(c["satisfied"], c["rated"]),
             rebound=Ratio(c["rebounds"], c["rechecks"]),
-            stages=[self._stage_time(s) for s in TIMED_STAGES])
-
-    def _stage_time(self, stage: str) -> StageTime:
-        bands = self.stages.get(stage)
-        spans = sum(int(b[0]) for b in bands.values()) if bands else 0
-        if not spans:
-            return StageTime(stage)
-        total = sum(b[1] for b in bands.values()) / 1_000_000
-        # Nearest rank: the ⌈0.9·n⌉-th shortest, ⌈9n/10⌉ in integers.
-        return StageTime(stage, spans, round(total / spans, 1),
-                         float(rollups.percentile(bands, (spans * 9 + 9) // 10)))
+            stages=[self.stages.get(s, StageTime(s)) for s in TIMED_STAGES])
 
 
 def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
@@ -262,8 +242,8 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
 
     Whole Lhasa months are read from the monthly roll-ups (ledger/rollups.py) when one is kept
     for the caller's scope (the city, a team, a district) and the rows are not weekly; the rest
-    of the period, and other scopes, from the cases themselves. Both give the same figures (`use_rollups=False` forces
-    the second, for checking that)."""
+    of the period, and other scopes, from the cases themselves. Both give the same figures
+    (`use_rollups=False` forces the second, for checking that)."""
     periods = buckets(period_from, period_to, interval)
     tallies: dict[tuple, _Tally] = {}
 
@@ -278,37 +258,77 @@ def case_stats(engine: Engine, period_from: datetime, period_to: datetime,
     if use_rollups and scope is not None and interval != "week":
         months, rest = whole_months(period_from, period_to)
     month_bucket = {b.key: i for i, b in enumerate(periods)} if interval else {}
+    keys: list[ColumnElement] = []
+    if group_by is not None:
+        keys.append(GROUP_COLUMNS[group_by].label("grp"))
+    if interval is not None:
+        keys.append(_bucket_index(periods).label("period"))
+    # Scope: the cases the caller could read one by one (domain.access.read_refusal).
+    cohorts = [and_(CaseRow.created_at >= start, CaseRow.created_at < end,
+                    visible_to(scope_actor, engine.dialect.name)) for start, end in rest]
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             # One snapshot for every query, so a case moving meanwhile cannot make a row's
             # figures disagree (SQLite reads each statement on its own snapshot).
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         if months:
-            counts, stages = rollups.rows_for(months, scope, group_by or "all",
-                                              interval == "month")
+            counts = rollups.rows_for(months, scope, group_by or "all", interval == "month")
             for month, value, *values in conn.execute(counts).all():
                 tally(value or None if group_by else None,
                       month_bucket.get(month, 0)).add_counts(values)
-            for month, value, stage, band, *figures in conn.execute(stages).all():
-                tally(value or None if group_by else None,
-                      month_bucket.get(month, 0)).add_band(stage, band, *figures)
-        keys: list[ColumnElement] = []
-        if group_by is not None:
-            keys.append(GROUP_COLUMNS[group_by].label("grp"))
-        if interval is not None:
-            keys.append(_bucket_index(periods).label("period"))
-        for start, end in rest:
-            # Scope: the cases the caller could read one by one (domain.access.read_refusal).
-            cohort = and_(CaseRow.created_at >= start, CaseRow.created_at < end,
-                          visible_to(scope_actor, engine.dialect.name))
+        for cohort in cohorts:
             for r in conn.execute(_case_counts(keys, cohort)).all():
                 k = tuple(r[:len(keys)])
                 tally(*_row_key(k, group_by, interval)).add_counts(r[len(keys):])
-            for r in conn.execute(_stage_bands(keys, cohort)).all():
-                k, (stage, band, *figures) = tuple(r[:len(keys)]), r[len(keys):]
-                tally(*_row_key(k, group_by, interval)).add_band(stage, band, *figures)
+        sources = [_stage_bands(group_by, periods if interval else None, cohort)
+                   for cohort in cohorts]
+        if months:
+            sources.append(rollups.bands_for(
+                months, scope, group_by or "all",
+                lambda month: _month_index(month, month_bucket)))
+        for group, bucket, stage, time in _stage_times(conn, sources):
+            tally(group, bucket).stages[stage] = time
     rows = {key: t.row(key[0], periods[key[1]]) for key, t in tallies.items()}
     return _complete(rows, periods, group_by, interval)
+
+
+def _month_index(month: ColumnElement, month_bucket: dict[str, int]) -> ColumnElement[int]:
+    if not month_bucket:
+        return literal(0, Integer())
+    return case({key: literal(i, Integer()) for key, i in month_bucket.items()}, value=month,
+                else_=literal(0, Integer()))
+
+
+def _stage_times(conn, sources: list) -> list[tuple]:
+    """Count, mean and p90 per (group, bucket, stage) over every source of stays at once. The
+    bands are summed, and a window finds the band holding the nearest rank ⌈9n/10⌉, so only
+    that band reaches Python: (group, bucket, stage, StageTime)."""
+    if not sources:
+        return []
+    u = (union_all(*sources) if len(sources) > 1 else sources[0]).subquery("u")
+    # Whole numbers throughout: PostgreSQL sums a bigint into a numeric.
+    b = (select(u.c.grp, u.c.period, u.c.stage, u.c.bucket,
+                cast(func.sum(u.c.n), BigInteger()).label("n"),
+                func.sum(u.c.us).label("us"), func.min(u.c.lo).label("lo"),
+                func.max(u.c.hi).label("hi"))
+         .group_by(u.c.grp, u.c.period, u.c.stage, u.c.bucket).subquery("b"))
+    part = [b.c.grp, b.c.period, b.c.stage]
+    w = select(*part, b.c.n, b.c.lo, b.c.hi,
+               cast(func.sum(b.c.n).over(partition_by=part, order_by=b.c.bucket),
+                    BigInteger()).label("cum"),
+               cast(func.sum(b.c.n).over(partition_by=part), BigInteger()).label("total"),
+               func.sum(b.c.us).over(partition_by=part).label("total_us")).subquery("w")
+    rank = (w.c.total * 9 + 9) // 10
+    query = (select(w.c.grp, w.c.period, w.c.stage, w.c.total, w.c.total_us,
+                    (w.c.cum - w.c.n).label("before"), w.c.n, w.c.lo, w.c.hi)
+             .where(w.c.cum >= rank, w.c.cum - w.c.n < rank))
+    found = []
+    for group, bucket, stage, total, total_us, before, n, lo, hi in conn.execute(query).all():
+        total = int(total)
+        p90 = rollups.within_band((total * 9 + 9) // 10 - int(before), int(n), lo, hi)
+        found.append((group, int(bucket), stage, StageTime(
+            stage, total, round(float(total_us) / 1_000_000 / total, 1), float(p90))))
+    return found
 
 
 def _row_key(k: tuple, group_by: GroupBy | None, interval: Interval | None) -> tuple:
@@ -350,16 +370,19 @@ def _case_counts(keys: list[ColumnElement], cohort):
             .where(cohort).group_by(*(k.name for k in keys)))
 
 
-def _stage_bands(keys: list[ColumnElement], cohort):
-    """Per key and stage, the stays of valid cases by duration band: count, total, bounds."""
+def _stage_bands(group_by: GroupBy | None, periods: list[Bucket] | None, cohort):
+    """The stays of the cohort's valid cases by band, as `_stage_times` reads every source:
+    (grp, period, stage, bucket, n, us, lo, hi); µs whole, as the roll-ups add them."""
     span = StageSpanRow
-    # Whole microseconds, as the roll-ups add them (rollups.micros).
-    micros = func.sum(func.round(span.seconds * 1_000_000))
-    return (select(*keys, span.stage, span.bucket, func.count(), micros,
-                   func.min(span.seconds), func.max(span.seconds))
+    grp = (GROUP_COLUMNS[group_by] if group_by is not None else cast(null(), String()))
+    period = _bucket_index(periods) if periods else literal(0, Integer())
+    keys = [grp.label("grp"), period.label("period")]
+    return (select(*keys, span.stage, span.bucket, func.count().label("n"),
+                   func.sum(func.round(span.seconds * 1_000_000)).label("us"),
+                   func.min(span.seconds).label("lo"), func.max(span.seconds).label("hi"))
             .select_from(span).join(CaseRow, CaseRow.case_id == span.case_id)
             .where(cohort, CaseRow.stage != INVALID)
-            .group_by(*(k.name for k in keys), span.stage, span.bucket))
+            .group_by(*keys, span.stage, span.bucket))
 
 
 # ---- 吹哨报到双考核 -----------------------------------------------------------------------------
