@@ -5,22 +5,21 @@ it had (100,000 cases, 700,000 stays): seconds, not the moment a supervisor expe
 case *contributes* to a few rows — its Lhasa creation month × each scope a reader may have (the
 whole city, its team, its district) × each grouping (all cases, its team, district, street,
 category, source) — in `stats_rollup` (counts) and `stage_time_rollup` (stays per stage, counted
-per duration band). `Ledger.record` computes the case's contribution before
-and after the write and adds the difference in the same transaction, so the roll-ups always
-equal what `recompute` would build from the cases themselves; whatever changes a case — a new
+per duration band). `Ledger.record` computes the case's contribution before and after the
+write and adds the difference in the same transaction, so the roll-ups always equal what `recompute` would build from the cases themselves; whatever changes a case — a new
 stage, a re-dispatch to another team, a late older entry, a case turned invalid — moves its
 contribution exactly.
 
 Durations are counted in bands 5 % wide on a logarithmic scale, each band with its count, total,
 shortest and longest stay; means stay exact, and the 90th percentile is exact when it is the
-shortest or longest stay of its band and otherwise lies inside the band (see `percentile`).
+shortest or longest stay of its band and otherwise lies inside the band (`within_band`).
 """
 
 import math
 from collections import defaultdict
-from itertools import groupby
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import groupby
 
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, null, select
 from sqlalchemy.orm import Session
