@@ -7,7 +7,6 @@ steps, whistles, webhook deliveries — are read from the ledger at scrape time 
 ledger/metrics.py), and refusals from the counter the error handlers keep.
 """
 
-import asyncio
 import time
 import uuid
 
@@ -22,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ErrorBody
-from ledger.metrics import ping, read_counts
-from runtime.health import timed
+from ledger.metrics import read_counts
+from runtime.health import dependency_checks
 from runtime.logging import get_logger
 
 log = get_logger("api")
@@ -36,7 +35,7 @@ class ApiMetrics:
     """The app's own registry: several apps in one process (tests) never share series."""
 
     def __init__(self, app_state) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         self.requests = Counter("bihuan_http_requests", "HTTP requests answered",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("bihuan_http_request_duration_seconds",
@@ -58,10 +57,10 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope["headers"]}
-        request_id = (headers.get("x-request-id") or headers.get("idempotency-key")
-                      or uuid.uuid4().hex)[:200]
+        # ASGI header names come lower-cased; only the two wanted are decoded.
+        wanted = {k: v for k, v in scope["headers"] if k in (b"x-request-id", b"idempotency-key")}
+        found = wanted.get(b"x-request-id") or wanted.get(b"idempotency-key")
+        request_id = (found.decode("latin-1") if found else uuid.uuid4().hex)[:200]
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, method=scope["method"])
         status = 500
@@ -97,7 +96,7 @@ async def bind_request(request: Request) -> None:
     # A case's workflow id is its case id.
     context = {"case_id": params.get("case_id"), "workflow_id": params.get("case_id"),
                "route": request.scope["route"].path}
-    action = params.get("action") or _action_of(request)
+    action = _action_of(request)
     if action:
         context["action"] = action
     structlog.contextvars.bind_contextvars(**{k: v for k, v in context.items() if v})
@@ -174,9 +173,7 @@ async def readyz(request: Request):
     service = getattr(request.app.state, "service", None)
     checks = {"temporal": "not connected", "ledger": "not connected"}
     if service is not None:
-        checks = dict(zip(checks, await asyncio.gather(
-            timed(service.client.service_client.check_health()),
-            timed(run_in_threadpool(ping, service.ledger.engine)))))
+        checks = await dependency_checks(service.client, service.ledger.engine)
     if all(v == "ok" for v in checks.values()):
         return {"status": "ready", "checks": checks}
     down = ", ".join(k for k, v in checks.items() if v != "ok")

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,7 +39,7 @@ from config.catalog import DEFAULT_CONFIG_DIR, load_catalog  # noqa: E402
 from domain.calendar import LHASA  # noqa: E402
 from domain.models import Actor  # noqa: E402
 from domain.roles import Role  # noqa: E402
-from ledger.db import make_engine  # noqa: E402
+from ledger.db import in_schema, make_engine  # noqa: E402
 from ledger.migrate import upgrade  # noqa: E402
 from ledger.queries import CaseFilter, Order, Sort, _encode, iter_cases, list_cases  # noqa: E402
 from ledger.stats import case_stats, whistle_stats  # noqa: E402
@@ -69,8 +68,7 @@ def postgres_engine() -> Iterator[Engine]:
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    url = in_schema(POSTGRES_URL, schema)
     try:
         upgrade(url)
         engine = make_engine(url)

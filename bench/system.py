@@ -2,7 +2,6 @@
 their embedded defaults, in a temporary directory of their own and on free loopback ports."""
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,18 +13,12 @@ from pathlib import Path
 
 import httpx
 
-from cli.supervisor import wait_for_temporal
+from cli.supervisor import stop_process, wait_for_temporal
 from config.settings import Settings
 from ledger.migrate import upgrade
-from runtime.devserver import server_command
+from runtime.devserver import free_port, server_command
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -78,22 +71,12 @@ class System:
 
     def restart_worker(self) -> None:
         """Stop the worker and start a new one: its cache is empty, every case replays."""
-        stop(self.processes.pop("worker"))
+        stop_process(self.processes.pop("worker"))
         self.spawn("worker", "-m", "cli.main", "worker")
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.settings.data_dir / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextmanager
@@ -131,7 +114,7 @@ def running_system(extra_env: dict[str, str] | None = None) -> Iterator[System]:
         finally:
             for name in ("api", "worker", "floor", "temporal"):
                 if name in system.processes:
-                    stop(system.processes[name])
+                    stop_process(system.processes[name])
 
 
 def wait_healthy(system: System) -> None:

@@ -68,11 +68,16 @@ def wait_for_temporal(settings: Settings, server: subprocess.Popen) -> None:
 def _stop(children: list[tuple[str, subprocess.Popen]]) -> None:
     # The API first, the server last, so nothing is cut off mid-request.
     for name, proc in reversed(children):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT if name == "temporal" else signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, signal.SIGINT if name == "temporal" else signal.SIGTERM)
         print(f"stopped {name}", flush=True)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Ask a child to stop, give it 20 s to finish what it is doing, then kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -14,7 +14,7 @@ from domain.actions import Action
 from domain.lifecycle import STEP_LABELS, place_of
 from domain.models import (Audience, CaseEvent, CaseState, Evidence, Location, Model,
                            Notification, RatingInput, RequiredText, Reporter)
-from domain.stages import STAGE_LABELS, Stage
+from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 
 TicketNo = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$",
                                 description="The platform's work order number (工单编号)")]
@@ -88,7 +88,7 @@ def duplicates_of(category: str, place: Location, candidates: list[CaseState],
     """The open cases a new ticket of `category` at `place` repeats, oldest first: the first is
     the one to merge into, the others stand in if it ends in the meantime."""
     matches = [c for c in candidates
-               if c.category == category and c.stage not in (Stage.CLOSED, Stage.INVALID)
+               if c.category == category and c.stage not in TERMINAL_STAGES
                and same_place(place, c.location, within_m)]
     return sorted(matches, key=lambda c: (c.created_at, c.case_id))
 

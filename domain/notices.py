@@ -10,12 +10,18 @@ from datetime import datetime
 from domain.actions import Action
 from domain.calendar import local_text
 from domain.lifecycle import STEP_LABELS, place_of
-from domain.models import Audience, CaseEvent, CaseState, Notification
+from domain.models import Audience, CaseEvent, CaseState, LedgerEntry, Notification
 from domain.whistles import WhistleEvent, WhistleState
 
 # Who must act in each time-limited step.
 STEP_AUDIENCE = {"accept": Audience.TEAM, "rectify": Audience.TEAM, "verify": Audience.INSPECTORS,
                  "review": Audience.COMMUNITY, "recheck": Audience.INSPECTORS}
+
+
+def ledger_entry(event: CaseEvent, state: CaseState) -> LedgerEntry:
+    """What the ledger is handed for a case's event: the event, the state after it, and who
+    is to be told."""
+    return LedgerEntry(event=event, state=state, notifications=for_case_event(event, state))
 
 
 def for_case_event(event: CaseEvent, state: CaseState) -> list[Notification]:

@@ -8,20 +8,15 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
 from domain.models import Actor
-from domain.stages import TERMINAL_STAGES, Stage
+from domain.stages import OPEN_STAGES, Stage
 from ledger.queries import visible_to
 from ledger.tables import CaseRow, CaseStateRow, CaseStepRow
-
-_OPEN = [str(stage) for stage in Stage if stage not in TERMINAL_STAGES]
-
 
 class OverdueStep(BaseModel):
     case_id: str
     step: str
     round: int
     due_at: datetime
-    overdue_at: datetime | None
-    extensions: int
     stage: Stage
     team: str | None
     district: str
@@ -38,8 +33,6 @@ class OverdueSteps(BaseModel):
 
 class CasePlace(BaseModel):
     case_id: str
-    stage: Stage
-    team: str | None
     district: str
     street: str | None
     address: str
@@ -51,17 +44,15 @@ class CasePlace(BaseModel):
 def overdue_steps(engine: Engine, actor: Actor, limit: int = 500) -> OverdueSteps:
     """Every step still waiting and already past its deadline, oldest deadline first."""
     where = [CaseStepRow.overdue, CaseStepRow.completed_at.is_(None),
-             CaseRow.stage.in_(_OPEN), visible_to(actor, engine.dialect.name)]
-    joined = select(CaseStepRow).join(CaseRow, CaseRow.case_id == CaseStepRow.case_id)
-    query = (select(CaseStepRow.case_id, CaseStepRow.step, CaseStepRow.round,
-                    CaseStepRow.due_at, CaseStepRow.overdue_at, CaseStepRow.extensions,
-                    CaseRow.stage, CaseRow.team, CaseRow.district, CaseRow.street,
-                    CaseRow.address, CaseRow.description, CaseRow.urgency)
-             .join(CaseRow, CaseRow.case_id == CaseStepRow.case_id).where(*where)
-             .order_by(CaseStepRow.due_at.asc(), CaseStepRow.case_id.asc()).limit(limit))
+             CaseRow.stage.in_(OPEN_STAGES), visible_to(actor, engine.dialect.name)]
+    steps = (select(CaseStepRow.case_id, CaseStepRow.step, CaseStepRow.round,
+                    CaseStepRow.due_at, CaseRow.stage, CaseRow.team, CaseRow.district,
+                    CaseRow.street, CaseRow.address, CaseRow.description, CaseRow.urgency)
+             .join(CaseRow, CaseRow.case_id == CaseStepRow.case_id).where(*where))
     with engine.connect() as conn:
-        total = conn.scalar(select(func.count()).select_from(joined.where(*where).subquery()))
-        rows = conn.execute(query).all()
+        total = conn.scalar(steps.with_only_columns(func.count()))
+        rows = conn.execute(steps.order_by(CaseStepRow.due_at.asc(), CaseStepRow.case_id.asc())
+                            .limit(limit)).all()
     return OverdueSteps(items=[OverdueStep.model_validate(r._mapping) for r in rows],
                         total=total)
 
@@ -71,11 +62,10 @@ def open_case_places(engine: Engine, actor: Actor, limit: int = 2000) -> list[Ca
     # Coordinates are only in the state JSON: read for the open cases alone.
     lat = CaseStateRow.state[("location", "lat")].as_float()
     lng = CaseStateRow.state[("location", "lng")].as_float()
-    query = (select(CaseRow.case_id, CaseRow.stage, CaseRow.team, CaseRow.district,
-                    CaseRow.street, CaseRow.address, CaseRow.overdue, lat.label("lat"),
-                    lng.label("lng"))
+    query = (select(CaseRow.case_id, CaseRow.district, CaseRow.street, CaseRow.address,
+                    CaseRow.overdue, lat.label("lat"), lng.label("lng"))
              .join(CaseStateRow, CaseStateRow.case_id == CaseRow.case_id)
-             .where(CaseRow.stage.in_(_OPEN), visible_to(actor, engine.dialect.name))
+             .where(CaseRow.stage.in_(OPEN_STAGES), visible_to(actor, engine.dialect.name))
              .order_by(CaseRow.created_at.desc(), CaseRow.case_id.desc()).limit(limit))
     with engine.connect() as conn:
         return [CasePlace.model_validate(r._mapping) for r in conn.execute(query)]

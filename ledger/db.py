@@ -1,4 +1,5 @@
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -22,3 +23,10 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def in_schema(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections work in `schema` (a schema of their own for a test or
+    a benchmark run)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from domain.stages import TERMINAL_STAGES
+from ledger.outbox import PENDING
 from ledger.tables import CaseEventRow, CaseRow, CaseStepRow, OutboxDeliveryRow, WhistleRow
 
 
@@ -38,7 +40,7 @@ def read_counts(engine: Engine) -> LedgerCounts:
         counts.cases_by_source = {s: n for s, n in grouped(CaseRow.source)}
         counts.open_cases_by_stage = {
             s: n for s, n in grouped(CaseRow.stage,
-                                     where=CaseRow.stage.not_in(["closed", "invalid"]))}
+                                     where=CaseRow.stage.not_in(TERMINAL_STAGES))}
         counts.transitions = {(a, s): n for a, s, n in grouped(CaseEventRow.action,
                                                                CaseEventRow.to_stage)}
         counts.overdue_steps_by_step = {
@@ -49,7 +51,7 @@ def read_counts(engine: Engine) -> LedgerCounts:
         counts.deliveries_by_status = {s: n for s, n in grouped(OutboxDeliveryRow.status)}
         counts.deliveries_retrying = session.scalar(
             select(func.count()).select_from(OutboxDeliveryRow)
-            .where(OutboxDeliveryRow.status == "pending",
+            .where(OutboxDeliveryRow.status == PENDING,
                    OutboxDeliveryRow.last_error.is_not(None))) or 0
     return counts
 

@@ -21,6 +21,8 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 MAX_ERROR_CHARS = 500
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# outbox.add's statement per dialect's insert construct: it runs in every ledger write.
+_ADDS: dict[Callable, object] = {}
 # A literal, not a bound parameter: only then can PostgreSQL's cached generic plans (and SQLite)
 # prove the query matches the partial index ix_outbox_deliveries_due.
 _IS_PENDING = OutboxDeliveryRow.status == literal_column(f"'{PENDING}'")
@@ -40,9 +42,13 @@ def add(session: Session, notifications: list[Notification], insert: Callable) -
                  recipient=n.recipient, title=n.title, body=n.body, occurred_at=n.occurred_at,
                  data=n.model_dump(mode="json", include={"data"})["data"], created_at=created_at)
             for n in notifications]
-    # Rows as parameters, not values(): one compiled statement whatever their number.
-    session.execute(insert(OutboxRow.__table__).on_conflict_do_nothing(index_elements=["event_id"]),
-                    rows)
+    # Rows as parameters, not values(): one statement, built once per dialect, whatever their
+    # number.
+    statement = _ADDS.get(insert)
+    if statement is None:
+        statement = _ADDS[insert] = insert(OutboxRow.__table__).on_conflict_do_nothing(
+            index_elements=["event_id"])
+    session.execute(statement, rows)
 
 
 @dataclass(frozen=True)
@@ -217,10 +223,7 @@ class Outbox:
                 for d in session.scalars(select(OutboxDeliveryRow)
                                          .where(OutboxDeliveryRow.event_id.in_(list(deliveries)))
                                          .order_by(OutboxDeliveryRow.id)):
-                    deliveries[d.event_id].append(Delivery(
-                        endpoint=d.endpoint, status=d.status, attempts=d.attempts,
-                        next_attempt_at=d.next_attempt_at, last_error=d.last_error,
-                        delivered_at=d.delivered_at))
+                    deliveries[d.event_id].append(_delivery(d))
         return [OutboxEntry(id=r.id, created_at=r.created_at, notification=_notification(r),
                             deliveries=tuple(deliveries[r.event_id])) for r in rows]
 
@@ -243,10 +246,7 @@ def deliveries(engine: Engine, status: str, audience: str | None = None,
     order = d.next_attempt_at if status == PENDING else d.id.desc()
     with Session(engine) as session:
         rows = session.execute(query.order_by(order).limit(limit)).all()
-        return [DeliveryEntry(_notification(row), Delivery(
-            endpoint=dl.endpoint, status=dl.status, attempts=dl.attempts,
-            next_attempt_at=dl.next_attempt_at, last_error=dl.last_error,
-            delivered_at=dl.delivered_at)) for row, dl in rows]
+        return [DeliveryEntry(_notification(row), _delivery(dl)) for row, dl in rows]
 
 
 def status_counts(engine: Engine, audience: str | None = None) -> dict[str, int]:
@@ -257,6 +257,12 @@ def status_counts(engine: Engine, audience: str | None = None) -> dict[str, int]
     with Session(engine) as session:
         found = dict(session.execute(query).all())
     return {s: found.get(s, 0) for s in (PENDING, FAILED, DELIVERED)}
+
+
+def _delivery(row: OutboxDeliveryRow) -> Delivery:
+    return Delivery(endpoint=row.endpoint, status=row.status, attempts=row.attempts,
+                    next_attempt_at=row.next_attempt_at, last_error=row.last_error,
+                    delivered_at=row.delivered_at)
 
 
 def _notification(row: OutboxRow) -> Notification:

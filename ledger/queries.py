@@ -144,7 +144,7 @@ def list_cases(engine: Engine, filter: CaseFilter, scope_actor: Actor,
     all. Raises InvalidCursor for a cursor this listing did not hand out."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
-    where = [visible_to(scope_actor, engine.dialect.name), *_conditions(filter)]
+    where = _where(engine, filter, scope_actor)
     page = select(*_COLUMNS).where(*where)
     if cursor is not None:
         page = page.where(_after(sort, order, _decode(cursor, sort, order)))
@@ -158,14 +158,24 @@ def list_cases(engine: Engine, filter: CaseFilter, scope_actor: Actor,
     return Page(items=items, total=total, next_cursor=next_cursor)
 
 
+def count_cases(engine: Engine, filter: CaseFilter, scope_actor: Actor) -> int:
+    """How many cases `scope_actor` may read match `filter`: list_cases' total alone."""
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(CaseRow)
+                           .where(*_where(engine, filter, scope_actor)))
+
+
+def _where(engine: Engine, filter: CaseFilter, scope_actor: Actor) -> list[ColumnElement[bool]]:
+    return [visible_to(scope_actor, engine.dialect.name), *_conditions(filter)]
+
+
 def iter_cases(engine: Engine, filter: CaseFilter, scope_actor: Actor,
                sort: Sort = Sort.CREATED, order: Order = Order.DESC,
                batch: int = 500) -> Iterator[CaseSummary]:
     """Every matching case in list order, fetched `batch` rows at a time (a server-side cursor on
     PostgreSQL), so an export of any size holds one batch in memory. The connection is taken at
     the first row and given back when the iteration ends or the generator is closed."""
-    query = (select(*_COLUMNS)
-             .where(visible_to(scope_actor, engine.dialect.name), *_conditions(filter))
+    query = (select(*_COLUMNS).where(*_where(engine, filter, scope_actor))
              .order_by(*_order_by(sort, order)))
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=batch).execute(query):

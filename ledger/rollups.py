@@ -154,8 +154,8 @@ _FACTS = select(*(getattr(CaseRow, c) for c in FACT_COLUMNS)).where(
 _SPANS = select(StageSpanRow.stage, StageSpanRow.bucket, StageSpanRow.seconds).where(
     StageSpanRow.case_id == bindparam("case_id"))
 _KEY_COLUMNS = ("month", "scope", "scope_value", "dim", "value")
-# The two upserts per dialect, built once: every ledger write runs them.
-_UPSERTS: dict[str, tuple] = {}
+# The two upserts per dialect's insert construct, built once: every ledger write runs them.
+_UPSERTS: dict[Callable, tuple] = {}
 
 
 def read_facts(session: Session, case_id: str) -> tuple[dict | None, list[Span]]:
@@ -169,8 +169,8 @@ def facts_of(values: Mapping) -> dict:
     return {column: values[column] for column in FACT_COLUMNS}
 
 
-def _upserts(insert: Callable, dialect: str) -> tuple:
-    found = _UPSERTS.get(dialect)
+def _upserts(insert: Callable) -> tuple:
+    found = _UPSERTS.get(insert)
     if found is None:
         counts = insert(StatsRollupRow.__table__)
         counts = counts.on_conflict_do_update(
@@ -183,7 +183,7 @@ def _upserts(insert: Callable, dialect: str) -> tuple:
             set_={"spans": t.spans + new.spans, "micros": t.micros + new.micros,
                   "min_seconds": _bound(t.min_seconds, new.min_seconds, lambda a, b: a < b),
                   "max_seconds": _bound(t.max_seconds, new.max_seconds, lambda a, b: a > b)})
-        found = _UPSERTS[dialect] = (counts, bands)
+        found = _UPSERTS[insert] = (counts, bands)
     return found
 
 
@@ -193,7 +193,7 @@ def add(session: Session, insert: Callable, change) -> None:
     counts, stages = change
     if not counts and not stages:
         return
-    counts_upsert, bands_upsert = _upserts(insert, session.get_bind().dialect.name)
+    counts_upsert, bands_upsert = _upserts(insert)
     if counts:
         session.execute(counts_upsert, [_count_row(k, delta) for k, delta in sorted(counts.items())])
     if stages:

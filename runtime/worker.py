@@ -12,10 +12,9 @@ from temporalio.worker import Worker
 from activities.ledger import LedgerActivities
 from ledger.db import make_engine
 from config.settings import Settings
-from ledger.metrics import ping
 from ledger.repository import Ledger
 from notifications.relay import run_hotline_relay, run_relay
-from runtime.health import serve_health, timed
+from runtime.health import dependency_checks, serve_health
 from runtime.logging import get_logger
 from runtime.temporal import connect, metrics_runtime
 from workflows.case import CaseWorkflow
@@ -44,8 +43,7 @@ async def run_worker(settings: Settings) -> None:
 
     async def health() -> dict[str, str]:
         return {"worker": "stopping" if stop.is_set() else "ok",
-                "temporal": await timed(client.service_client.check_health()),
-                "ledger": await timed(asyncio.to_thread(ping, engine))}
+                **await dependency_checks(client, engine)}
 
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, settings.task_queue, Ledger(engine), executor,

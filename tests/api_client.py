@@ -1,7 +1,6 @@
 """Talking to the API in tests: identities, tokens and the requests every test makes."""
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 import uvicorn
 
+from runtime.devserver import free_port  # noqa: F401 - the tests' one import of it
 from tests.factories import bearer
 
 HOTLINE = {"id": "hotline-12345", "name": "12345热线平台", "role": "hotline"}
@@ -57,12 +57,6 @@ async def history(api: httpx.AsyncClient, case_id: str, who: dict = SUPERVISOR) 
     response = await get(api, f"/cases/{case_id}/history", who)
     assert response.status_code == 200, response.text
     return response.json()["events"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @asynccontextmanager

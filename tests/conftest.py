@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from api.main import create_app
 from api.service import CaseService
 from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
 from config.settings import Settings
-from ledger.db import make_engine
+from ledger.db import in_schema, make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from notifications.webhook import WebhookSender
@@ -65,8 +64,7 @@ def postgres_ledger() -> Iterator[Ledger]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required in CI: {err}")
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not reachable: {err}")
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    url = in_schema(POSTGRES_URL, schema)
     upgrade(url)
     ledger = Ledger(make_engine(url))
     try:

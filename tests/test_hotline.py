@@ -115,8 +115,13 @@ async def test_a_ticket_for_the_same_spot_is_merged_into_the_open_case(api, ledg
     again = (await deliver(api, repeat, expect=200)).json()
     assert (again["outcome"], again["case_id"]) == ("merged", case_id)
 
-    events = await history(api, case_id)
-    supplements = [e for e in events if e["action"] == "supplement"]
+    # The merge reaches the case as a signal; its history entry follows a moment later.
+    for _ in range(200):
+        events = await history(api, case_id)
+        supplements = [e for e in events if e["action"] == "supplement"]
+        if supplements:
+            break
+        await asyncio.sleep(0.02)
     assert len(supplements) == 1, "a redelivered merge is recorded once"
     assert repeat["ticket_no"] in supplements[0]["note"]
     assert "次仁" not in supplements[0]["note"] and "139" not in supplements[0]["note"]

@@ -209,9 +209,7 @@ class CaseWorkflow:
 
     def _entry(self, event: CaseEvent) -> LedgerEntry:
         # A copy: later actions keep changing the live state while this write is in flight.
-        state = self._state.model_copy(deep=True)
-        return LedgerEntry(event=event, state=state,
-                           notifications=notices.for_case_event(event, state))
+        return notices.ledger_entry(event, self._state.model_copy(deep=True))
 
     async def _write(self, entry: LedgerEntry) -> None:
         self._publish_search_attributes()

@@ -1,6 +1,7 @@
 """The dashboard's Chinese wording: role names, the definition shown on hover for each figure,
 and what to tell a person when the API refuses them."""
 
+from api.routes.stats import COUNTS, RATES, WHISTLE_COUNTS
 from domain.calendar import parse_limit
 from domain.models import RATING_LABELS, Rating
 from domain.roles import Role
@@ -11,30 +12,37 @@ ROLE_LABELS = {
     Role.INSPECTOR: "监督员", Role.SUPERVISOR: "督办", Role.ADMIN: "管理员", Role.SYSTEM: "系统",
 }
 
+
+
+def _labelled(table: dict, hints: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The label /stats documents for each figure, with the Chinese definition shown on hover."""
+    return {name: (table[name][0], hint) for name, hint in hints.items()}
+
+
 # name in /stats: (label, definition shown on hover)
 COUNT_HINTS = {
-    "found": ("发现数", "本期立案的案件数（含作废）"),
-    "open": ("在办数", "本期立案、目前既未办结也未作废的案件数"),
+    **_labelled(COUNTS, {"found": "本期立案的案件数（含作废）",
+                         "open": "本期立案、目前既未办结也未作废的案件数"}),
     "overdue": ("超时数", "本期立案、当前等待的环节已超过时限的案件数"),
-    "closed": ("办结数", "本期立案、目前已办结（回头看巩固）的案件数"),
+    **_labelled(COUNTS, {"closed": "本期立案、目前已办结（回头看巩固）的案件数"}),
     "rebounded": ("反弹数", "本期立案、回头看至少发现一次问题反弹的案件数"),
 }
 RATE_HINTS = {
+    # The overview shows 签收 as the 三率's 响应率.
     "accepted_on_time_rate": ("响应率（及时签收率）",
                               "按时签收的签收环节 ÷ 以签收结束的全部签收环节；改派、退单、作废结束的不计"),
-    "resolved_rate": ("解决率", "首次现场核查即通过的案件 ÷ 至少核查过一次的案件"),
-    "satisfaction_rate": ("满意率", "非常满意、满意、基本满意的评价 ÷ 已评价案件"),
-    "rectified_on_time_rate": ("按时办结率",
-                               "按时提交整改的整改环节 ÷ 以提交整改结束的全部整改环节（每轮一次）；"
-                               "经批准的延期算作约定时限"),
-    "rebound_rate": ("反弹率", "回头看发现问题反弹的次数 ÷ 已开展的回头看次数"),
+    **_labelled(RATES, {
+        "resolved_rate": "首次现场核查即通过的案件 ÷ 至少核查过一次的案件",
+        "satisfaction_rate": "非常满意、满意、基本满意的评价 ÷ 已评价案件",
+        "rectified_on_time_rate": "按时提交整改的整改环节 ÷ 以提交整改结束的全部整改环节（每轮一次）；"
+                                  "经批准的延期算作约定时限",
+        "rebound_rate": "回头看发现问题反弹的次数 ÷ 已开展的回头看次数"}),
 }
 WHISTLE_HINTS = {
-    "summoned": ("被吹哨次数", "本期被召集的次数"),
-    "reported_on_time": ("按时报到", "在时限内报到且未被标记迟到"),
-    "reported_late": ("迟到报到", "超过时限报到，或先被标记迟到"),
-    "not_reported": ("未报到", "尚未报到（无论是否已过时限）"),
-    "parts_done": ("完成任务", "已报告本部门任务完成"),
+    **_labelled(WHISTLE_COUNTS, {
+        "summoned": "本期被召集的次数", "reported_on_time": "在时限内报到且未被标记迟到",
+        "reported_late": "超过时限报到，或先被标记迟到", "not_reported": "尚未报到（无论是否已过时限）",
+        "parts_done": "已报告本部门任务完成"}),
     "avg_minutes_to_report_in": ("平均报到用时", "从召集到报到的平均分钟数，只计已报到的"),
 }
 

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from temporalio.service import RPCError
 
 from api.errors import ApiError
 from api.open311.formats import Open311Error
@@ -118,8 +117,6 @@ class Open311Service:
             state = await self.cases.state(case_id)
         except ApiError:
             raise Open311Error(404, f"There is no service request {case_id}.") from None
-        except RPCError:
-            raise Open311Error(503, "The case engine did not answer; try again.") from None
         return [self._request(state)]
 
     def _request(self, state: CaseState) -> dict:

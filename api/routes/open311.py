@@ -5,8 +5,9 @@ standard's own shape, [{"code", "description"}], not the rest of the API's."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
+from api.deps import IdempotencyKey
 from api.errors import ErrorBody
 from api.open311.formats import Open311Error, error_response, respond
 from api.open311.service import Open311Service
@@ -39,8 +40,6 @@ REQUEST_FORM = {"type": "object", "required": ["api_key", "service_code"], "prop
 OBJECT = {"type": "object"}
 
 Fmt = Annotated[str, Path(description="json or xml", examples=["json"])]
-IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key",
-                                                 pattern=r"^[A-Za-z0-9._:-]{1,200}$")]
 
 
 def _service(request: Request) -> Open311Service:
@@ -92,7 +91,7 @@ async def service_definition(service_code: str, fmt: Fmt, request: Request) -> R
              openapi_extra={"requestBody": {"content": {
                  "application/x-www-form-urlencoded": {"schema": REQUEST_FORM}}}})
 async def create_request(fmt: Fmt, request: Request,
-                         idempotency_key: IdempotencyHeader = None) -> Response:
+                         idempotency_key: IdempotencyKey = None) -> Response:
     """Form-encoded: api_key, service_code, attribute[district] (and optionally
     attribute[street], attribute[community]), lat and long or address_string, description,
     first_name, last_name, phone, media_url. 201 with the service_request_id; an
