@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from runtime.logging import get_logger
 
@@ -72,6 +74,18 @@ def install(app: FastAPI) -> None:
         code = HTTP_CODES.get(exc.status_code, "http_error")
         body = ErrorBody(code=code, message=str(exc.detail))
         return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+
+    async def _ledger_away(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("ledger unavailable", method=request.method, path=request.url.path,
+                    error=str(exc).splitlines()[0])
+        body = ErrorBody(code="ledger_unavailable",
+                         message="The ledger (the case database) did not answer. Send the same "
+                         "request again: with the same Idempotency-Key or ticket it is applied "
+                         "once.")
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+
+    for away in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(away, _ledger_away)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

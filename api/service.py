@@ -10,11 +10,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (Client, WorkflowUpdateFailedError,
                               WorkflowUpdateRPCTimeoutOrCancelledError)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
@@ -32,7 +31,7 @@ from domain.whistles import WhistleCommand, WhistleEvent
 from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 from ledger.repository import Ledger
-from runtime.cases import start_case
+from runtime.cases import record_and_start
 from runtime.logging import get_logger
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
@@ -60,12 +59,9 @@ class CaseService:
         if problem:
             raise ApiError(422, "unknown_location", f"The location is not in the catalog: {problem}.")
         case_id = _case_id(req.source.value, req.external_id, idempotency_key)
-        if req.external_id:
-            # A redelivered ticket finds its case even after Temporal has forgotten the workflow.
-            existing = await run_in_threadpool(self.ledger.case_id_for, req.source.value,
-                                               req.external_id)
-            if existing:
-                return Opened(await self.get_case(existing, actor), created=False)
+        existing = await self._repeated(case_id, req, idempotency_key)
+        if existing:
+            return Opened(await self.get_case(existing, actor), created=False)
         category = self.catalog.category(req.category) if req.category else None
         intake = CaseIntake(
             case_id=case_id, request_id=idempotency_key or case_id,
@@ -78,17 +74,25 @@ class CaseService:
             evaluation_window_days=self.catalog.evaluation_window_days,
             calendar=self.catalog.calendar,
             history_event_limit=self.settings.case_history_event_limit)
-        try:
-            _, opening = await start_case(self.client, intake, self.settings.task_queue)
-        except WorkflowAlreadyStartedError:
+        # The row is current when the caller hears of the case, however busy the worker is,
+        # and the case is kept even if Temporal is away (the worker starts it later). If the
+        # ledger does not answer, nothing is recorded or started.
+        opening, started = await record_and_start(self.client, self.ledger, intake,
+                                                  self.settings.task_queue)
+        if started is False:
             return Opened(await self.get_case(case_id, actor), created=False)
-        try:
-            # The row is current when the caller hears of the case, however busy the worker is.
-            await run_in_threadpool(self.ledger.record, opening)
-        except SQLAlchemyError as err:
-            # The case is open all the same: its workflow writes the same row when it can.
-            log.warning("opening not written to the ledger", case_id=case_id, error=str(err))
         return Opened(CaseView.of(opening.state, actor), created=True)
+
+    async def _repeated(self, case_id: str, req: OpenCaseRequest,
+                        idempotency_key: str | None) -> str | None:
+        """The case a repeated request opened already, found in the ledger, so that it is
+        found even after Temporal has forgotten its workflow (and never started again)."""
+        if req.external_id:
+            return await run_in_threadpool(self.ledger.case_id_for, req.source.value,
+                                           req.external_id)
+        if idempotency_key and await run_in_threadpool(self.ledger.case, case_id):
+            return case_id
+        return None
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -274,8 +278,13 @@ class CaseService:
         state = await run_in_threadpool(self.ledger.case, case_id)
         if state is not None and state.stage in TERMINAL_STAGES:
             return _closed(state)
-        if err.status == RPCStatusCode.NOT_FOUND and state is None:
-            return ApiError(404, "case_not_found", f"There is no case {case_id}.")
+        if err.status == RPCStatusCode.NOT_FOUND:
+            if state is None:
+                return ApiError(404, "case_not_found", f"There is no case {case_id}.")
+            if await run_in_threadpool(self.ledger.start_pending, case_id):
+                return ApiError(503, "case_not_ready",
+                                f"Case {case_id} is recorded and its workflow is being started; "
+                                "try again in a moment.")
         return ApiError(503, "temporal_unavailable", f"The case engine did not answer: {err.message}")
 
 

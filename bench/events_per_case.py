@@ -42,7 +42,7 @@ from runtime.scripts import run_and_exit
 from runtime.temporal import register_search_attributes
 from runtime.worker import build_worker
 from workflows import search_attributes
-from runtime.cases import start_case
+from runtime.cases import record_and_start
 
 from workflows.case import CaseWorkflow
 
@@ -134,16 +134,28 @@ async def history_reaches(handle: WorkflowHandle, *events: int, seconds: float =
         await asyncio.sleep(0.05)
 
 
-async def opened(client: Client, policy: CasePolicy) -> WorkflowHandle:
+async def opened(client: Client, ledger: Ledger, policy: CasePolicy) -> WorkflowHandle:
     """Start a case and let its first workflow task finish before anyone acts.
 
     An update that reached the server before that task would share it and save three events,
     a race that made the count differ from run to run; officers act minutes after intake.
     """
     intake = new_intake(policy)
-    handle = (await start_case(client, intake, TASK_QUEUE))[0]
+    # As the API opens a case: recorded in the ledger, then started.
+    await record_and_start(client, ledger, intake, TASK_QUEUE)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, intake.case_id)
     await history_reaches(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
     return handle
+
+
+def detail(event) -> str:
+    """What a marker or an upsert is about, for the listing."""
+    if event.HasField("marker_recorded_event_attributes"):
+        return f"  ({event.marker_recorded_event_attributes.marker_name})"
+    if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        return f"  ({', '.join(sorted(fields.indexed_fields))})"
+    return ""
 
 
 async def measure(run: Run, handle: WorkflowHandle, driver: Driver) -> Run:
@@ -152,10 +164,11 @@ async def measure(run: Run, handle: WorkflowHandle, driver: Driver) -> Run:
     history = await handle.fetch_history()
     run.events = len(history.events)
     run.updates = driver.updates
-    run.sequence = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+    run.sequence = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") + detail(e)
                     for e in history.events]
-    run.by_type = Counter(run.sequence)
-    for name, event in zip(run.sequence, history.events):
+    types = [name.split()[0] for name in run.sequence]
+    run.by_type = Counter(types)
+    for name, event in zip(types, history.events):
         run.bytes_by_type[name] += event.ByteSize()
     run.history_bytes = sum(run.bytes_by_type.values())
     return run
@@ -170,7 +183,7 @@ async def time_skipping_run(ledger: Ledger, executor: ThreadPoolExecutor,
     try:
         await register_search_attributes(env.client)
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
-            handle = await opened(env.client, policy)
+            handle = await opened(env.client, ledger, policy)
             driver = Driver(handle)
             await driver.to_recheck_pending()
             await env.sleep(timedelta(days=policy.recheck_interval_days, minutes=1))
@@ -188,9 +201,9 @@ async def time_skipping_run(ledger: Ledger, executor: ThreadPoolExecutor,
     return run
 
 
-async def refused_action_events(client: Client, policy: CasePolicy) -> int:
+async def refused_action_events(client: Client, ledger: Ledger, policy: CasePolicy) -> int:
     """Events added by an action refused by the validator (accept while already rectifying)."""
-    handle = await opened(client, policy)
+    handle = await opened(client, ledger, policy)
     driver = Driver(handle)
     await driver.act("accept", OFFICER)
     before = len((await handle.fetch_history()).events)
@@ -213,13 +226,13 @@ async def dev_server_run(ledger: Ledger, executor: ThreadPoolExecutor, policy: C
         search_attributes=list(search_attributes.ALL_KEYS))
     try:
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
-            handle = await opened(env.client, policy)
+            handle = await opened(env.client, ledger, policy)
             driver = Driver(handle)
             await driver.to_recheck_pending()
             await driver.act("bring_recheck_forward", SUPERVISOR, note="基准测试: 提前回头看")
             await driver.act("recheck", INSPECTOR, result="consolidated", note="未反弹")
             await measure(run, handle, driver)
-            run.refused_events = await refused_action_events(env.client, policy)
+            run.refused_events = await refused_action_events(env.client, ledger, policy)
     finally:
         await env.shutdown()
     return run

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     webhook_backoff_initial_seconds: float = Field(default=2.0, gt=0)
     webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # How often the worker starts the workflows of cases the API recorded but did not start
+    # (Temporal away, or the API stopped in between), once they are this old; see
+    # runtime/cases.py.
+    case_start_sweep_seconds: float = Field(default=10.0, gt=0, le=3600)
+    case_start_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # The 12345 hotline: its callbacks (accepted, rectified, verified, closed, invalid, reopened,
     # overdue) go to this URL only, signed with hotline_callback_secret (webhook_secret when

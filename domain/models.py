@@ -139,6 +139,14 @@ class CaseIntake(Model):
     calendar: BusinessCalendar = BusinessCalendar()
     # History events after which the case continues as new (None: the workflow's default).
     history_event_limit: Annotated[int, Field(ge=50)] | None = None
+    # Set by whoever starts a case now: it runs the lean loop without asking for the
+    # `lean-loop` patch, whose marker and TemporalChangeVersion upsert cost two history events.
+    # Absent from the intakes of older histories, which still ask.
+    lean_loop: bool = False
+    # Set when the opening was recorded in the ledger before the workflow started
+    # (runtime.cases.record_and_start): the workflow does not write it again, and a rebuild
+    # derives it from this intake.
+    opening_recorded: bool = False
 
 
 # ---- action payloads: one model per action, told apart by `kind` -------------------------------

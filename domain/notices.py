@@ -9,8 +9,9 @@ from datetime import datetime
 
 from domain.actions import Action
 from domain.calendar import local_text
-from domain.lifecycle import STEP_LABELS, place_of
-from domain.models import Audience, CaseEvent, CaseState, LedgerEntry, Notification
+from domain.lifecycle import STEP_LABELS, open_case, place_of
+from domain.models import (Audience, CaseEvent, CaseIntake, CaseState, LedgerEntry,
+                           Notification)
 from domain.whistles import WhistleEvent, WhistleState
 
 # Who must act in each time-limited step.
@@ -22,6 +23,13 @@ def ledger_entry(event: CaseEvent, state: CaseState) -> LedgerEntry:
     """What the ledger is handed for a case's event: the event, the state after it, and who
     is to be told."""
     return LedgerEntry(event=event, state=state, notifications=for_case_event(event, state))
+
+
+def opening_entry(intake: CaseIntake) -> LedgerEntry:
+    """The entry of a case's opening: a pure function of its intake, so the API, the workflow
+    and a rebuild all derive the same one."""
+    state, opened = open_case(intake)
+    return ledger_entry(opened, state)
 
 
 def for_case_event(event: CaseEvent, state: CaseState) -> list[Notification]:

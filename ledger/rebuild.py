@@ -5,8 +5,10 @@ a local activity (`LedgerActivities.record(LedgerEntry)`, `record_whistle(Whistl
 Replaying a workflow's history runs the same workflow code on the same inputs, so it builds the
 very same entries again. A workflow interceptor catches each one as the workflow passes it to
 `start_local_activity`; the activity itself does not run during a replay (its result is read
-from the history's marker). The caught entries are exactly what the ledger should hold: what
-is missing is written through the ordinary idempotent writer, in order.
+from the history's marker). A case whose opening the API recorded before starting it
+(`CaseIntake.opening_recorded`) hands over no opening entry: it is derived from the intake the
+history starts with, as the API derived it. The caught entries are exactly what the ledger
+should hold: what is missing is written through the ordinary idempotent writer, in order.
 
 What rebuild never does: overwrite an event that is there but differs (events are an
 append-only record; the report names it), or delete anything. The ledger outlives Temporal's
@@ -24,11 +26,13 @@ from sqlalchemy.orm import Session
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import (Interceptor, Replayer, StartLocalActivityInput,
+from temporalio.worker import (ExecuteWorkflowInput, Interceptor, Replayer,
+                               StartLocalActivityInput,
                                WorkflowInboundInterceptor, WorkflowInterceptorClassInput,
                                WorkflowOutboundInterceptor)
 
-from domain.models import LedgerEntry
+from domain.models import CaseIntake, LedgerEntry
+from domain.notices import opening_entry
 from domain.whistles import WhistleEntry
 from ledger.repository import Ledger
 from ledger.tables import CaseRow, WhistleRow
@@ -194,7 +198,8 @@ class RebuildReport:
 # ---- catching the entries --------------------------------------------------------------------
 
 class _CaptureInterceptor(Interceptor):
-    """Hands every entry a replayed workflow gives the ledger to `sink`.
+    """Hands every entry a replayed workflow gives the ledger to `sink`, and the opening of a
+    case the API recorded before starting it, derived from its intake.
 
     The sandbox gets interceptor classes as class objects, not by import (a class defined in a
     function works too), so nothing here needs passing through; the entries are the real
@@ -206,13 +211,28 @@ class _CaptureInterceptor(Interceptor):
 
     def workflow_interceptor_class(
             self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        input.unsafe_extern_functions[_CAPTURE] = self._sink
+        input.unsafe_extern_functions[_CAPTURE] = self._catch
         return _CaptureInbound
+
+    def _catch(self, item: LedgerEntry | WhistleEntry | CaseIntake) -> None:
+        if not isinstance(item, CaseIntake):
+            self._sink(item)
+        elif item.opening_recorded:
+            self._sink(opening_entry(item))
 
 
 class _CaptureInbound(WorkflowInboundInterceptor):
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
         super().init(_CaptureOutbound(outbound))
+
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        # A case whose opening the API recorded hands the workflow no opening entry: its first
+        # run's intake (without a carry-over) is caught instead, and becomes that entry.
+        # (The sandbox has its own copy of the class: compared by name.)
+        first_run = len(input.args) == 1 or input.args[1] is None
+        if input.type.__name__ == "CaseWorkflow" and first_run:
+            workflow.extern_functions()[_CAPTURE](CaseIntake.model_validate(input.args[0]))
+        return await super().execute_workflow(input)
 
 
 class _CaptureOutbound(WorkflowOutboundInterceptor):

@@ -5,16 +5,19 @@ row only moves forward in seq, so a retried or replayed activity changes nothing
 Its notifications go to the outbox in the same transaction, keyed by their event_id.
 """
 
-from sqlalchemy import Engine, func, select
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from domain.actions import Action
-from domain.models import CaseEvent, CaseState, LedgerEntry
+from domain.models import CaseEvent, CaseIntake, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
 from ledger import hotline, outbox, rollups
-from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStateRow, CaseStepRow,
-                           StageSpanRow, WhistleEventRow, WhistleRow, WhistleSummonsRow)
+from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStartRow, CaseStateRow,
+                           CaseStepRow, StageSpanRow, WhistleEventRow, WhistleRow,
+                           WhistleSummonsRow)
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -29,9 +32,15 @@ class Ledger:
         # Reads of what record wrote to the outbox (for_case), for the API and tests.
         self.outbox = outbox.Outbox(engine)
 
-    def record(self, entry: LedgerEntry) -> None:
+    def record(self, entry: LedgerEntry, start: CaseIntake | None = None) -> None:
+        """Write one entry. With `start`, the case's workflow is owed a start: noted in the same
+        transaction (runtime.cases.record_and_start), until `case_started`."""
         event, case = _event_values(entry.event), _case_values(entry.state)
         with Session(self.engine) as session, session.begin():
+            if start is not None:
+                session.execute(self._new_only(CaseStartRow, ("case_id",)), dict(
+                    case_id=start.case_id, intake=start.model_dump(mode="json"),
+                    recorded_at=datetime.now(timezone.utc)))
             if self.engine.dialect.name == "postgresql":
                 # One writer per case at a time, so the roll-up difference below is taken
                 # against what no concurrent write of the same case is changing.
@@ -59,6 +68,23 @@ class Ledger:
             # they are and a rebuild recreates them too.
             outbox.add(session, entry.notifications + hotline.callbacks(session, entry),
                        self._insert)
+
+    def case_started(self, case_id: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(CaseStartRow).where(CaseStartRow.case_id == case_id))
+
+    def start_pending(self, case_id: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(CaseStartRow, case_id) is not None
+
+    def pending_starts(self, recorded_before: datetime, limit: int) -> list[CaseIntake]:
+        """Cases recorded before `recorded_before` whose workflows are not known to have
+        started, oldest first."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(CaseStartRow.intake)
+                                   .where(CaseStartRow.recorded_at < recorded_before)
+                                   .order_by(CaseStartRow.recorded_at).limit(limit))
+            return [CaseIntake.model_validate(row) for row in rows]
 
     def _advance(self, session: Session, table, values: dict, keys: list[str]) -> bool:
         """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read

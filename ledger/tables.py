@@ -143,6 +143,18 @@ class CaseEventRow(Base):
     __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),)
 
 
+class CaseStartRow(Base):
+    """A case recorded by the API whose workflow may not have started yet. Written in the
+    transaction of its opening and deleted once Temporal holds the workflow, so a case taken in
+    while Temporal is away, or by an API that dies before starting it, is started later by
+    the worker (runtime/case_starts.py) instead of being lost."""
+    __tablename__ = "case_starts"
+
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    intake: Mapped[dict] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OutboxRow(Base):
     """A notification owed to the outside world, written in the transaction of its event."""
     __tablename__ = "outbox"

@@ -1,25 +1,93 @@
+"""Opening a case: recorded in the ledger first, then its workflow started.
+
+The opening is a pure function of the intake, so it is known here without a round trip to the
+workflow. Recording it first, with a note in `case_starts` in the same transaction, means a case
+the API has accepted is never lost: if Temporal is away, or the API dies before the start, the
+worker's sweep (`start_pending`) starts the workflow later. The workflow is told the opening is
+recorded and does not write it again: no local activity, and one history event fewer.
+"""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from domain import lifecycle, notices
 from domain.models import CaseIntake, LedgerEntry
+from ledger.repository import Ledger
+from runtime.logging import get_logger
 from workflows import search_attributes
 from workflows.case import CaseWorkflow
 
+log = get_logger("cases")
 
-async def start_case(client: Client, intake: CaseIntake,
-                     task_queue: str) -> tuple[WorkflowHandle, LedgerEntry]:
+
+async def start_case(client: Client, intake: CaseIntake, task_queue: str) -> WorkflowHandle:
     """Start the workflow of a new case; raises WorkflowAlreadyStartedError if its id exists,
-    open or closed.
-
-    The opening is a pure function of the intake, so it is known here without a round trip to
-    the workflow: its search attributes are set with the start (no upsert event), and the
-    ledger entry the workflow's first task writes is returned, for the caller to write at once
-    (the same entry twice changes nothing)."""
-    state, opened = lifecycle.open_case(intake)
-    handle = await client.start_workflow(
+    open or closed. Its search attributes are set with the start (no upsert event)."""
+    state, _ = lifecycle.open_case(intake)
+    return await client.start_workflow(
         CaseWorkflow.run, intake, id=intake.case_id, task_queue=task_queue,
         search_attributes=search_attributes.of_state(state, with_stage=False),
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    return handle, notices.ledger_entry(opened, state)
+
+
+async def record_and_start(client: Client, ledger: Ledger, intake: CaseIntake,
+                           task_queue: str) -> tuple[LedgerEntry, bool | None]:
+    """Record the opening, then start the workflow. Returns the opening and whether this call
+    started the workflow: False when it existed already (a repeated request), None when
+    Temporal could not be reached (the sweep starts it). Raises what the ledger raises, and
+    then nothing was recorded or started."""
+    intake = intake.model_copy(update={"lean_loop": True, "opening_recorded": True})
+    opening = notices.opening_entry(intake)
+    await asyncio.to_thread(ledger.record, opening, intake)
+    try:
+        await start_case(client, intake, task_queue)
+        started: bool | None = True
+    except WorkflowAlreadyStartedError:
+        started = False
+    except RPCError as err:
+        log.warning("case recorded, its workflow not started yet", case_id=intake.case_id,
+                    error=err.message)
+        return opening, None
+    await asyncio.to_thread(ledger.case_started, intake.case_id)
+    return opening, started
+
+
+async def start_pending(client: Client, ledger: Ledger, task_queue: str,
+                        grace: timedelta = timedelta(seconds=30), limit: int = 100) -> int:
+    """Start the workflows of cases recorded more than `grace` ago and still not known to have
+    started (the API normally starts them within milliseconds). Returns how many it started."""
+    before = datetime.now(timezone.utc) - grace
+    started = 0
+    for intake in await asyncio.to_thread(ledger.pending_starts, before, limit):
+        try:
+            await start_case(client, intake, task_queue)
+            started += 1
+            log.info("case workflow started from the ledger", case_id=intake.case_id)
+        except WorkflowAlreadyStartedError:
+            pass
+        except RPCError as err:
+            log.warning("case workflow still not started", case_id=intake.case_id,
+                        error=err.message)
+            continue
+        await asyncio.to_thread(ledger.case_started, intake.case_id)
+    return started
+
+
+async def run_start_sweep(client: Client, ledger: Ledger, task_queue: str,
+                          stop: asyncio.Event, every: float, grace: timedelta) -> None:
+    """`start_pending` every `every` seconds until `stop` is set."""
+    while not stop.is_set():
+        try:
+            await start_pending(client, ledger, task_queue, grace)
+        except Exception as err:  # the ledger away: try again next round
+            log.warning("case start sweep failed", error=str(err))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except asyncio.TimeoutError:
+            pass

@@ -1,5 +1,6 @@
-"""The worker process: case and whistle workflows, the activities that write the ledger, and the
-relay that delivers the ledger's outbox to webhooks."""
+"""The worker process: case and whistle workflows, the activities that write the ledger, the
+relay that delivers the ledger's outbox to webhooks, and the sweep that starts the workflows of
+cases recorded but not yet started."""
 
 import asyncio
 import signal
@@ -14,6 +15,7 @@ from ledger.db import make_engine
 from config.settings import Settings
 from ledger.repository import Ledger
 from notifications.relay import run_hotline_relay, run_relay
+from runtime.cases import run_start_sweep
 from runtime.health import dependency_checks, serve_health
 from runtime.logging import get_logger
 from runtime.temporal import connect, metrics_runtime
@@ -46,7 +48,8 @@ async def run_worker(settings: Settings) -> None:
                 **await dependency_checks(client, engine)}
 
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, Ledger(engine), executor,
+        ledger = Ledger(engine)
+        worker = build_worker(client, settings.task_queue, ledger, executor,
                               timedelta(seconds=settings.worker_shutdown_grace_seconds),
                               settings.worker_max_cached_workflows)
         loop = asyncio.get_running_loop()
@@ -62,6 +65,10 @@ async def run_worker(settings: Settings) -> None:
                      sdk_metrics=settings.worker_metrics_address or None)
             relays = [asyncio.create_task(run(settings, engine, stop))
                       for run in (run_relay, run_hotline_relay)]
+            relays.append(asyncio.create_task(run_start_sweep(
+                client, ledger, settings.task_queue, stop,
+                every=settings.case_start_sweep_seconds,
+                grace=timedelta(seconds=settings.case_start_grace_seconds))))
             await stop.wait()
             # Leaving the block stops polling and lets in-flight tasks and activities finish
             # (up to the grace period); the relays finish the deliveries they are sending.

@@ -8,12 +8,18 @@ import signal
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from api.main import create_app
+from api.service import CaseService
+from config.settings import Settings
 from domain.models import Urgency
 from domain.stages import Stage
 from runtime.cases import start_case
+from tests.api_client import OFFICER as API_OFFICER
+from tests.api_client import act, new_case, open_case, post_case
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, cmd, intake, policy
 from tests.processes import (DevServer, SqliteLock, TcpProxy, assert_ledger_matches_workflow,
@@ -55,7 +61,7 @@ async def test_worker_killed_mid_ledger_write_the_write_happens_once(dev_env, ca
     worker = start_bihuan("worker", env)
     try:
         case = intake(policy(catalog))
-        handle = (await start_case(dev_env.client, case, task_queue))[0]
+        handle = await start_case(dev_env.client, case, task_queue)
         await update(handle, "accept", OFFICER)
         lock = SqliteLock(str(tmp_path / "ledger.db"))
         rectified = asyncio.create_task(update(handle, "submit_rectification", OFFICER,
@@ -86,7 +92,7 @@ async def test_worker_killed_while_a_deadline_runs_the_timer_fires_once(dev_env,
         opened_at = datetime.now(timezone.utc) - timedelta(minutes=59, seconds=45)
         case = intake(policy(catalog, urgency=Urgency.URGENT), opened_at=opened_at,
                       urgency=Urgency.URGENT, calendar=catalog.calendar)
-        handle = (await start_case(dev_env.client, case, task_queue))[0]
+        handle = await start_case(dev_env.client, case, task_queue)
         await eventually(lambda: [e.action.value for e in ledger.history(case.case_id)]
                          == ["open", "remind"], what="the 催办")
         due = (await handle.query(CaseWorkflow.state)).clock.due_at
@@ -115,7 +121,7 @@ async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_
                                                str(ledger.engine.url)))
     try:
         cases = [intake(policy(catalog)) for _ in range(3)]
-        handles = [(await start_case(client, c, task_queue))[0] for c in cases]
+        handles = [await start_case(client, c, task_queue) for c in cases]
         await update(handles[1], "accept", OFFICER)
         await update(handles[2], "accept", OFFICER)
         await update(handles[2], "submit_rectification", OFFICER, report="已清运")
@@ -138,6 +144,46 @@ async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_
         server.stop()
 
 
+async def test_a_case_taken_in_while_temporal_is_down_is_kept_and_started_later(catalog,
+                                                                                 tmp_path):
+    """The API records the case and answers; the worker starts its workflow once Temporal is
+    back, and officers act on it as on any other."""
+    server = DevServer(tmp_path / "var")
+    ledger = sqlite_ledger(tmp_path)
+    task_queue = queue()
+    client = await server.start()
+    worker = start_bihuan("worker", bihuan_env(server.address, task_queue,
+                                               str(ledger.engine.url),
+                                               case_start_sweep_seconds="0.5",
+                                               case_start_grace_seconds="1"))
+    settings = Settings(task_queue=task_queue, action_timeout_seconds=10)
+    app = create_app(settings, CaseService(client, ledger, catalog, settings))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://bihuan") as api:
+            before = (await open_case(api))["case_id"]
+            await act(api, before, "accept", {}, API_OFFICER)  # the worker is up
+            server.stop()
+            response = await post_case(api, new_case())
+            assert response.status_code == 201, response.text
+            case_id = response.json()["case_id"]
+            assert ledger.case(case_id).stage == Stage.ASSIGNED
+            assert ledger.start_pending(case_id)
+
+            again = await server.start()
+            await eventually(lambda: not ledger.start_pending(case_id), seconds=90,
+                             what="the worker to start the case")
+            # The API's own client, connected before the outage, reaches the case.
+            accepted = await act(api, case_id, "accept", {}, API_OFFICER)
+            assert accepted["to_stage"] == "rectifying"
+            await assert_ledger_matches_workflow(again, ledger, case_id)
+    finally:
+        stop(worker)
+        server.stop()
+    assert [e.action.value for e in ledger.history(case_id)] == ["open", "accept"]
+    assert [n.notification.kind for n in ledger.outbox.for_case(case_id)].count("assigned") == 1
+
+
 async def test_ledger_database_gone_for_a_while_the_projection_catches_up(dev_env, catalog):
     task_queue = queue()
     with postgres_ledger() as ledger:
@@ -149,7 +195,7 @@ async def test_ledger_database_gone_for_a_while_the_projection_catches_up(dev_en
             through_proxy.render_as_string(hide_password=False)))
         try:
             case = intake(policy(catalog))
-            handle = (await start_case(dev_env.client, case, task_queue))[0]
+            handle = await start_case(dev_env.client, case, task_queue)
             await update(handle, "accept", OFFICER)
             await eventually(lambda: len(ledger.history(case.case_id)) == 2, what="accept")
 
@@ -183,7 +229,7 @@ async def test_a_webhook_delivered_twice_carries_the_same_event_id_and_body(dev_
         outbox_poll_seconds="0.2"))
     try:
         case = intake(policy(catalog))
-        handle = (await start_case(dev_env.client, case, task_queue))[0]
+        handle = await start_case(dev_env.client, case, task_queue)
         await update(handle, "accept", OFFICER)
         stored = await eventually(
             lambda: [n for n in ledger.outbox.for_case(case.case_id)

@@ -1,5 +1,6 @@
-"""The lean case loop (workflow.patched "lean-loop"): one alarm kept across stage changes, no
-CaseStage upserts, and the opening written to the ledger before the API answers."""
+"""The lean case loop: one alarm kept across stage changes, no CaseStage upserts, no patch
+asked for by cases whose intake says they are lean, and the opening recorded in the ledger
+before the workflow starts."""
 
 import time
 import uuid
@@ -13,12 +14,14 @@ from temporalio.api.enums.v1 import EventType
 from api.main import create_app
 from api.service import CaseService
 from config.settings import Settings
-from runtime.cases import start_case
+from runtime.cases import record_and_start, start_case
 from tests.api_client import get, new_case, post_case
 from tests.factories import INSPECTOR, MUNICIPAL_OFFICER, SUPERVISOR, intake, policy
+from tests.processes import eventually
 from tests.test_time_limits import actions, at, near, next_friday_before_a_normal_monday, skip_to
 from tests.workflow_steps import act, case_worker, starter, to_recheck_pending
 from workflows import search_attributes as sa
+from workflows.case import CaseWorkflow
 
 TASK_QUEUE = "lean-loop-tests"
 
@@ -28,28 +31,73 @@ def event_counts(history) -> Counter:
                    for e in history.events)
 
 
-async def test_an_ordinary_case_costs_no_timer_churn_and_no_stage_upserts(
+async def first_task_done(handle) -> bool:
+    return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+               for e in (await handle.fetch_history()).events)
+
+
+def markers(history) -> list[str]:
+    return [e.marker_recorded_event_attributes.marker_name for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+
+
+async def ordinary_case(handle) -> None:
+    # Acting only once the first task is done, as officers do minutes after intake: an action
+    # arriving sooner shares that task and saves three events, which would blur the count.
+    await eventually(lambda: first_task_done(handle), seconds=10, what="the first task")
+    await to_recheck_pending(handle)
+    await act(handle, "bring_recheck_forward", SUPERVISOR, note="抽查")
+    await act(handle, "recheck", INSPECTOR, result="consolidated", note="未反弹")
+    assert (await handle.result()).stage.value == "closed"
+
+
+async def test_an_ordinary_case_opened_as_the_api_opens_it_costs_seven_events_an_action(
         dev_env, ledger, executor, catalog):
+    case = intake(policy(catalog), calendar=catalog.calendar)
     async with case_worker(dev_env, ledger, executor, TASK_QUEUE) as started:
-        handle = (await start_case(dev_env.client, intake(policy(catalog),
-                                                          calendar=catalog.calendar),
-                                   TASK_QUEUE))[0]
+        await record_and_start(dev_env.client, ledger, case, TASK_QUEUE)
+        handle = dev_env.client.get_workflow_handle_for(CaseWorkflow.run, case.case_id)
         started.append(handle)
-        await to_recheck_pending(handle)
-        await act(handle, "bring_recheck_forward", SUPERVISOR, note="抽查")
-        await act(handle, "recheck", INSPECTOR, result="consolidated", note="未反弹")
-        assert (await handle.result()).stage.value == "closed"
-        counts = event_counts(await handle.fetch_history())
+        await ordinary_case(handle)
+        history = await handle.fetch_history()
         described = await handle.describe()
+    counts = event_counts(history)
     # Six stage changes, yet one timer started and none cancelled.
     assert counts["TIMER_STARTED"] == 1 and counts["TIMER_CANCELED"] == 0
-    # The one upsert is the SDK's TemporalChangeVersion for the patch, not CaseStage.
-    assert counts["UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"] == 1
+    # No upsert at all: the attributes came with the start, the stage is not kept there, and
+    # no patch is asked for (its TemporalChangeVersion would be one).
+    assert counts["UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"] == 0
+    # One ledger write per action and none for the opening, which the ledger had already.
+    assert markers(history) == ["core_local_activity"] * 6
     assert described.typed_search_attributes.get(sa.CASE_STAGE) is None
     assert described.typed_search_attributes.get(sa.CASE_TEAM) == "环境卫生"
-    # Was 60 before the lean loop: 6 officer actions at 7.5 events each.
-    assert sum(counts.values()) <= 45
-    assert ledger.case(handle.id).stage.value == "closed"
+    # Was 60 before the lean loop, 45 with the patch and the workflow writing the opening.
+    assert sum(counts.values()) == 42
+    assert [e.action.value for e in ledger.history(case.case_id)] == [
+        "open", "accept", "submit_rectification", "verify", "evaluate",
+        "bring_recheck_forward", "recheck"]
+    assert ledger.case(case.case_id).stage.value == "closed"
+    assert not ledger.start_pending(case.case_id)
+
+
+async def test_a_case_started_without_the_intakes_say_asks_for_the_patch(
+        dev_env, ledger, executor, catalog):
+    """As a case started by an API from before the intake said so: the lean loop still, at the
+    price of the patch's marker and its TemporalChangeVersion upsert, and the workflow writes
+    the opening itself."""
+    async with case_worker(dev_env, ledger, executor, TASK_QUEUE) as started:
+        handle = await start_case(dev_env.client, intake(policy(catalog),
+                                                          calendar=catalog.calendar),
+                                  TASK_QUEUE)
+        started.append(handle)
+        await ordinary_case(handle)
+        history = await handle.fetch_history()
+    counts = event_counts(history)
+    assert counts["TIMER_STARTED"] == 1 and counts["TIMER_CANCELED"] == 0
+    assert counts["UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"] == 1
+    assert markers(history) == ["core_patch"] + ["core_local_activity"] * 7
+    assert sum(counts.values()) == 45
+    assert ledger.history(handle.id)[0].action.value == "open"
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +155,8 @@ async def test_a_case_no_one_can_read_yet_answers_503_soon(dev_env, ledger, cata
     # Started around the API, as an older API did, on a task queue no worker polls: no ledger
     # row, and the query that stands in for it cannot be answered.
     settings = Settings(task_queue=f"nobody-{uuid.uuid4().hex[:8]}", query_timeout_seconds=1)
-    handle = (await start_case(dev_env.client, intake(policy(catalog), calendar=catalog.calendar),
-                               settings.task_queue))[0]
+    handle = await start_case(dev_env.client, intake(policy(catalog), calendar=catalog.calendar),
+                               settings.task_queue)
     service = CaseService(dev_env.client, ledger, catalog, settings)
     transport = httpx.ASGITransport(app=create_app(settings, service))
     async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as api:

@@ -78,7 +78,7 @@ async def test_a_real_case_projects_into_the_ledger(any_ledger, time_env, execut
     task_queue = f"ledger-{any_ledger.engine.dialect.name}"
     async with build_worker(time_env.client, task_queue, any_ledger, executor):
         case = intake(policy(catalog))
-        handle = (await start_case(time_env.client, case, task_queue))[0]
+        handle = await start_case(time_env.client, case, task_queue)
         for kind, actor, fields in (("accept", OFFICER, {}),
                                     ("submit_rectification", OFFICER, {"report": "已整改"}),
                                     ("verify", INSPECTOR, {"passed": True}),

@@ -71,7 +71,8 @@ async def cases(dev_env, original, executor, catalog) -> dict[str, str]:
     """Five cases down different paths, written to `original` by a worker that keeps running."""
     client = dev_env.client
     async with case_worker(dev_env, original, executor, TASK_QUEUE) as started:
-        start = starter(dev_env, catalog, TASK_QUEUE, started)
+        # Opened as the API opens them: the openings are in no workflow's local activity.
+        start = starter(dev_env, catalog, TASK_QUEUE, started, recorded_in=original)
 
         closed = await start()
         await to_recheck_pending(closed)

@@ -43,7 +43,7 @@ async def test_sigterm_drains_the_worker_and_its_health_says_so(dev_env, catalog
         assert any(line.startswith("temporal_") for line in sdk.splitlines())
 
         case = intake(policy(catalog))
-        handle = (await start_case(dev_env.client, case, task_queue))[0]
+        handle = await start_case(dev_env.client, case, task_queue)
         lock = SqliteLock(str(tmp_path / "ledger.db"))
         accepted = asyncio.create_task(handle.execute_update(
             CaseWorkflow.act, cmd("accept", OFFICER_ACTOR, "drain-1"), id="drain-1"))

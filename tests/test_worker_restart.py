@@ -25,7 +25,7 @@ async def test_a_killed_worker_is_replaced_and_the_case_goes_on(dev_env, catalog
     worker = start_worker(dev_env, task_queue, ledger_url)
     try:
         case = intake(policy(catalog))
-        handle = (await start_case(dev_env.client, case, task_queue))[0]
+        handle = await start_case(dev_env.client, case, task_queue)
         await handle.execute_update(CaseWorkflow.act, cmd("accept", OFFICER, "r1"), id="r1")
         await handle.execute_update(
             CaseWorkflow.act, cmd("submit_rectification", OFFICER, "r2", report="已清运"), id="r2")

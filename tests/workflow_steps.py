@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.catalog import Catalog
 from domain.stages import Stage
 from ledger.repository import Ledger
-from runtime.cases import start_case
+from runtime.cases import record_and_start, start_case
 from runtime.worker import build_worker
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, cmd, intake, policy
 from workflows.case import CaseWorkflow
@@ -36,7 +36,9 @@ async def case_worker(env: WorkflowEnvironment, ledger: Ledger, executor,
 
 
 def starter(env: WorkflowEnvironment, catalog: Catalog, task_queue: str,
-            started: list[WorkflowHandle]):
+            started: list[WorkflowHandle], recorded_in: Ledger | None = None):
+    """Starts cases as older APIs did, the workflow writing its opening; with `recorded_in`, as
+    the API does now, the opening recorded there first."""
     async def _start(category: str | None = "exposed_garbage", urgency=None,
                      **overrides) -> WorkflowHandle:
         # The test server's clock runs ahead of the wall clock once a test has skipped time.
@@ -45,7 +47,12 @@ def starter(env: WorkflowEnvironment, catalog: Catalog, task_queue: str,
         case_policy = None
         if category:
             case_policy = policy(catalog, category, urgency) if urgency else policy(catalog, category)
-        handle = (await start_case(env.client, intake(case_policy, **overrides), task_queue))[0]
+        case = intake(case_policy, **overrides)
+        if recorded_in is None:
+            handle = await start_case(env.client, case, task_queue)
+        else:
+            await record_and_start(env.client, recorded_in, case, task_queue)
+            handle = env.client.get_workflow_handle_for(CaseWorkflow.run, case.case_id)
         started.append(handle)
         return handle
     return _start

@@ -30,9 +30,10 @@ with workflow.unsafe.imports_passed_through():
 SEEN_SIGNAL_IDS = 500
 # Cases recorded before continue-as-new existed replay without it.
 CONTINUE_AS_NEW_PATCH = "case-continue-as-new"
-# Cases started from here on keep one timer across stage changes and stop upserting CaseStage
-# (lists come from the ledger): about three history events fewer per officer action. Cases
-# started before keep the old loop, so their recorded histories replay.
+# Cases on the lean loop keep one timer across stage changes and do not upsert CaseStage (lists
+# come from the ledger): about three history events fewer per officer action. Cases started
+# before it keep the old loop, so their recorded histories replay; cases started now say so in
+# their intake (CaseIntake.lean_loop) and never ask for the patch.
 LEAN_LOOP = "lean-loop"
 
 
@@ -63,8 +64,10 @@ class CaseWorkflow:
             self._runs = carried.runs + 1
         else:
             self._state, opened = lifecycle.open_case(intake)
-            # Taken now: an update in the first task may change the state before run() records it.
-            self._opening = self._entry(opened)
+            if not intake.opening_recorded:
+                # Taken now: an update in the first task may change the state before run()
+                # records it.
+                self._opening = self._entry(opened)
         # The API starts the workflow with its search attributes already set.
         self._published = {pair.key.name: pair.value
                            for pair in workflow.info().typed_search_attributes}
@@ -79,10 +82,11 @@ class CaseWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._may_continue_as_new():
                     # The next run is on the lean loop, which keeps no CaseStage.
-                    workflow.continue_as_new(args=[self._intake, self._carry_over()],
+                    intake = self._intake.model_copy(update={"lean_loop": True})
+                    workflow.continue_as_new(args=[intake, self._carry_over()],
                                              search_attributes=sa.of_state(self._state,
                                                                            with_stage=False))
-            if workflow.patched(LEAN_LOOP):
+            if self._lean():
                 await self._wait_with_alarm()
                 continue
             due, on_expiry = lifecycle.next_timer(self._state) or (None, None)
@@ -180,6 +184,10 @@ class CaseWorkflow:
         return (long and not whistling and self._state.stage not in TERMINAL_STAGES
                 and workflow.patched(CONTINUE_AS_NEW_PATCH))
 
+    def _lean(self) -> bool:
+        # The intake first: asking for the patch records it.
+        return self._intake.lean_loop or workflow.patched(LEAN_LOOP)
+
     def _carry_over(self) -> CaseCarryOver:
         return CaseCarryOver(state=self._state, seen_signals=list(self._seen_signals),
                              applied=list(self._applied), runs=self._runs)
@@ -218,7 +226,7 @@ class CaseWorkflow:
     def _publish_search_attributes(self) -> None:
         # Only what changed: every upsert is one more history event.
         changed = [pair for pair in sa.of_state(self._state,
-                                                with_stage=not workflow.patched(LEAN_LOOP))
+                                                with_stage=not self._lean())
                    if self._published.get(pair.key.name) != pair.value]
         if changed:
             workflow.upsert_search_attributes(changed)

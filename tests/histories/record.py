@@ -65,9 +65,9 @@ class Run:
         case_policy = policy(self.catalog, category, urgency) if category else None
         overrides.setdefault("opened_at", await self.env.get_current_time())
         overrides.setdefault("calendar", self.catalog.calendar)
-        handle = (await start_case(self.env.client,
+        handle = await start_case(self.env.client,
                                    intake(case_policy, case_id=self.name, **overrides),
-                                   TASK_QUEUE))[0]
+                                   TASK_QUEUE)
         await settled(handle)
         return handle
 

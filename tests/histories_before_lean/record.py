@@ -66,9 +66,9 @@ async def on_dev_server(ledger: Ledger, executor: ThreadPoolExecutor, catalog) -
     try:
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
             async def start():
-                return (await start_case(env.client, intake(policy(catalog),
+                return await start_case(env.client, intake(policy(catalog),
                                                              calendar=catalog.calendar),
-                                         TASK_QUEUE))[0]
+                                         TASK_QUEUE)
 
             ordinary = await start()
             await to_recheck_pending(ordinary)
@@ -119,9 +119,9 @@ async def on_time_skipping_server(ledger: Ledger, executor: ThreadPoolExecutor, 
     try:
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
             case_policy = policy(catalog)
-            handle = (await start_case(env.client, intake(
+            handle = await start_case(env.client, intake(
                 case_policy, opened_at=await env.get_current_time(), calendar=catalog.calendar),
-                TASK_QUEUE))[0]
+                TASK_QUEUE)
             await act(handle, "accept", OFFICER)
             await rectify(handle)
             await act(handle, "verify", INSPECTOR, passed=True, note="现场已清理")
