@@ -37,7 +37,7 @@ from domain.whistles import WhistleCommand, whistle_workflow_id
 from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.repository import Ledger
-from runtime.cases import start_case
+from runtime.cases import record_and_start, start_case
 from runtime.scripts import run_and_exit
 from runtime.worker import build_worker
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
@@ -59,15 +59,27 @@ class Run:
     env: WorkflowEnvironment
     catalog: Catalog
     name: str
+    ledger: Ledger
+
+    @property
+    def ledger_first(self) -> bool:
+        """Opened as the API opens cases since the opening is recorded first: the workflow
+        neither writes the opening nor asks for the lean-loop patch."""
+        return self.name.endswith(LEDGER_FIRST)
 
     async def open(self, category: str | None = "exposed_garbage",
                    urgency: Urgency = Urgency.NORMAL, **overrides) -> WorkflowHandle:
         case_policy = policy(self.catalog, category, urgency) if category else None
         overrides.setdefault("opened_at", await self.env.get_current_time())
         overrides.setdefault("calendar", self.catalog.calendar)
-        handle = await start_case(self.env.client,
-                                   intake(case_policy, case_id=self.name, **overrides),
-                                   TASK_QUEUE)
+        case = intake(case_policy, case_id=self.name, **overrides)
+        if self.ledger_first:
+            await record_and_start(self.env.client, self.ledger, case, TASK_QUEUE)
+            run_id = (await self.env.client.get_workflow_handle(case.case_id).describe()).run_id
+            handle = self.env.client.get_workflow_handle_for(
+                CaseWorkflow.run, case.case_id, first_execution_run_id=run_id)
+        else:
+            handle = await start_case(self.env.client, case, TASK_QUEUE)
         await settled(handle)
         return handle
 
@@ -329,6 +341,9 @@ SCENARIOS: dict[str, Scenario] = {
     "overdue-step": overdue_step,
     "continued-as-new": continued_as_new,
 }
+LEDGER_FIRST = ".ledger-first"
+SCENARIOS |= {name + LEDGER_FIRST: SCENARIOS[name]
+              for name in ("ordinary-closed", "whistle", "overdue-step", "continued-as-new")}
 
 
 async def record(name: str, catalog: Catalog, executor: ThreadPoolExecutor) -> list[Path]:
@@ -341,8 +356,9 @@ async def record(name: str, catalog: Catalog, executor: ThreadPoolExecutor) -> l
             upgrade(url)
             engine = make_engine(url)
             try:
-                async with build_worker(env.client, TASK_QUEUE, Ledger(engine), executor):
-                    recorded = await SCENARIOS[name](Run(env, catalog, name))
+                ledger = Ledger(engine)
+                async with build_worker(env.client, TASK_QUEUE, ledger, executor):
+                    recorded = await SCENARIOS[name](Run(env, catalog, name, ledger))
                     for stem, handle in recorded.items():
                         path = HISTORIES / f"{stem}.json"
                         path.write_text((await handle.fetch_history()).to_json() + "\n")
