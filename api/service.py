@@ -164,21 +164,14 @@ class CaseService:
 
     async def act(self, case_id: str, action: Action, body, actor: Actor,
                   idempotency_key: str | None) -> ActionResult:
+        """Whether the actor may read the case, and so act on it, is checked by the workflow
+        against the case as it is (a repeated request gets its first outcome even if that
+        action took the case out of the actor's reach, as an officer's 退单 does)."""
         _require_role(actor, action)
-        try:
-            state = await self._readable(case_id, actor)
-        except ApiError as refused:
-            # A retry of an action that took the case out of the actor's reach (an officer's
-            # 退单) still gets its first answer.
-            earlier = None
-            if refused.status == 403:
-                earlier = await self._earlier_result(case_id, actor, idempotency_key)
-            if earlier is None:
-                raise
-            return earlier
         request_id = idempotency_key or uuid.uuid4().hex
         if action == Action.ASSIGN:
-            payload = self._assign_payload(state, body)
+            # The category's time limits depend on the case's urgency.
+            payload = self._assign_payload(await self.state(case_id), body)
         elif action == Action.WHISTLE:
             payload = self._whistle_payload(body)
         else:
@@ -216,20 +209,6 @@ class CaseService:
                            request_id=request_id) from None
         except RPCError as err:
             raise await self._closed_or_missing(case_id, err) from None
-
-    async def _earlier_result(self, case_id: str, actor: Actor,
-                              request_id: str | None) -> ActionResult | None:
-        if not request_id:
-            return None
-        events = await run_in_threadpool(self.ledger.history, case_id)
-        if not any(e.request_id == request_id and e.actor.id == actor.id for e in events):
-            return None
-        update = self.client.get_workflow_handle(case_id).get_update_handle_for(
-            CaseWorkflow.act, request_id)
-        try:
-            return await update.result()
-        except (RPCError, WorkflowUpdateFailedError):
-            return None
 
     async def note(self, case_id: str, action: Action, body, actor: Actor,
                    idempotency_key: str | None) -> str:

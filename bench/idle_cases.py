@@ -18,12 +18,10 @@ import random
 import time
 from datetime import datetime, timedelta
 
-import httpx
-
 from domain.models import Actor
 from domain.roles import Role
 from lifecycle import (HOTLINE, INSPECTOR, RECTIFIED, SUPERVISOR, Api, Phase, clients_drive,
-                       mint_tokens, new_case, percentile)
+                       http_session, mint_tokens, new_case, percentile)
 from runtime.scripts import exit_with
 from system import System, peak_rss_mib, rss_mib, running_system, wait_healthy
 
@@ -41,8 +39,7 @@ async def to_recheck_pending(api: Api, case_id: str) -> None:
 
 
 async def open_cases(system: System, phase: Phase, cases: int, recheck_every: int) -> None:
-    limits = httpx.Limits(max_connections=phase.clients, max_keepalive_connections=phase.clients)
-    async with httpx.AsyncClient(base_url=system.api_url, limits=limits, timeout=60) as http:
+    async with http_session(system, phase.clients) as http:
         api = Api(http, phase, check_ledger=False)
 
         async def one(i: int) -> None:
@@ -56,7 +53,7 @@ async def open_cases(system: System, phase: Phase, cases: int, recheck_every: in
 
 async def finish_sample(system: System, phase: Phase, sample: list[int],
                         recheck_every: int) -> None:
-    async with httpx.AsyncClient(base_url=system.api_url, timeout=60) as http:
+    async with http_session(system, 1) as http:
         api = Api(http, phase, check_ledger=False)
 
         async def one(i: int) -> None:

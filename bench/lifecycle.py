@@ -20,6 +20,7 @@ Run: .venv/bin/python bench/lifecycle.py [--cases 1000] [--clients 50] [--single
 
 import argparse
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -29,7 +30,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -114,24 +115,31 @@ async def clients_drive(phase: Phase, cases: range, drive: Callable[[int], Await
     phase.cases = len(cases)
 
 
+def http_session(system: System, clients: int) -> aiohttp.ClientSession:
+    """Up to one kept-alive connection per client, as officers' apps would hold them."""
+    return aiohttp.ClientSession(system.api_url, connector=aiohttp.TCPConnector(limit=clients),
+                                 timeout=aiohttp.ClientTimeout(total=60))
+
+
 class Api:
     """One officer's view of the HTTP API: every request timed under its step kind."""
 
-    def __init__(self, http: httpx.AsyncClient, phase: Phase, check_ledger: bool) -> None:
+    def __init__(self, http: aiohttp.ClientSession, phase: Phase, check_ledger: bool) -> None:
         self.http, self.phase, self.check_ledger = http, phase, check_ledger
 
     async def post(self, kind: str, path: str, body: dict, who: Actor) -> dict:
         key = uuid.uuid4().hex
         for _ in range(3):
             started = time.perf_counter()
-            response = await self.http.post(path, json=body, headers={
-                "Authorization": TOKENS[who.id], "Idempotency-Key": key})
-            if response.status_code != 504:  # action_pending: ask again with the same key
+            async with self.http.post(path, json=body, headers={
+                    "Authorization": TOKENS[who.id], "Idempotency-Key": key}) as response:
+                status, text = response.status, await response.text()
+            if status != 504:  # action_pending: ask again with the same key
                 break
-        if response.status_code not in (200, 201):
-            raise RuntimeError(f"{kind} {path}: {response.status_code} {response.text}")
+        if status not in (200, 201):
+            raise RuntimeError(f"{kind} {path}: {status} {text}")
         self.phase.record(kind, started)
-        return response.json()
+        return json.loads(text)
 
     async def act(self, case_id: str, action: str, body: dict, who: Actor) -> dict:
         result = await self.post(action, f"/cases/{case_id}/actions/{action}", body, who)
@@ -140,10 +148,9 @@ class Api:
         return result
 
     async def case(self, case_id: str) -> dict:
-        response = await self.http.get(f"/cases/{case_id}",
-                                       headers={"Authorization": TOKENS[SUPERVISOR.id]})
-        response.raise_for_status()
-        return response.json()
+        async with self.http.get(f"/cases/{case_id}", raise_for_status=True,
+                                 headers={"Authorization": TOKENS[SUPERVISOR.id]}) as response:
+            return await response.json()
 
     async def stage(self, case_id: str) -> str:
         return (await self.case(case_id))["stage"]
@@ -205,9 +212,7 @@ async def bihuan_case(api: Api, i: int) -> None:
 
 
 async def run_bihuan(system: System, phase: Phase, cases: int, check_ledger: bool) -> Phase:
-    limits = httpx.Limits(max_connections=phase.clients, max_keepalive_connections=phase.clients)
-    async with measured(system, phase), \
-            httpx.AsyncClient(base_url=system.api_url, limits=limits, timeout=60) as http:
+    async with measured(system, phase), http_session(system, phase.clients) as http:
         api = Api(http, phase, check_ledger)
         await clients_drive(phase, range(cases), lambda i: bihuan_case(api, i))
     return phase

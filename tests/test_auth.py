@@ -146,6 +146,21 @@ async def test_community_staff_review_only_cases_in_their_area(api):
     assert result["to_stage"] == "recheck_pending"
 
 
+async def test_an_action_on_a_case_the_actor_may_not_read_is_refused_and_changes_nothing(api):
+    # The rating belongs to the hotline identity that opened the case, no other.
+    case_id = (await open_case(api))["case_id"]
+    await act(api, case_id, "accept", {}, OFFICER)
+    await act(api, case_id, "submit_rectification", {"report": "已清运"}, OFFICER)
+    await act(api, case_id, "verify", {"passed": True}, INSPECTOR)
+    other_hotline = {**HOTLINE, "id": "hotline-other"}
+    refused = await act(api, case_id, "evaluate", {"rating": "满意"}, other_hotline, expect=403)
+    assert refused["code"] == "not_your_case" and "hotline-other" in refused["message"]
+    assert (await get(api, f"/cases/{case_id}")).json()["stage"] == "evaluating"
+    missing = await act(api, "hotline-nowhere", "evaluate", {"rating": "满意"}, HOTLINE,
+                        expect=404)
+    assert missing["code"] == "case_not_found"
+
+
 async def test_the_hotline_and_reporters_read_only_the_cases_they_opened(api):
     case_id = (await open_case(api))["case_id"]
     other_hotline = {**HOTLINE, "id": "hotline-other"}

@@ -67,7 +67,9 @@ async def test_returned_case_is_redispatched_to_another_team(start, catalog):
     result = await act(handle, "return", OFFICER, reason="该井盖属于市政设施专班管辖")
     assert result.to_stage == Stage.REPORTED and result.state.team is None
     assert result.state.returns == 1
-    assert (await refused(handle, "accept", OFFICER)).type == "stage_conflict"
+    # Returned, the case is no team's: the officer may not even read it any more.
+    assert (await refused(handle, "accept", OFFICER)).type == "not_your_team"
+    assert (await refused(handle, "accept", DISPATCHER)).type == "role_not_allowed"
     result = await act(handle, "assign", DISPATCHER, team="市政设施",
                        policy=policy(catalog, "manhole_cover"), note="改派市政设施专班")
     assert result.to_stage == Stage.ASSIGNED and result.state.team == "市政设施"

@@ -14,6 +14,7 @@ from temporalio.exceptions import ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import LedgerActivities
     from domain import lifecycle, notices
+    from domain.access import read_refusal
     from domain.continuation import (DEFAULT_HISTORY_EVENT_LIMIT, RECENT_REQUESTS,
                                      CaseCarryOver)
     from domain.actions import SIGNAL_ACTIONS, Action
@@ -126,8 +127,15 @@ class CaseWorkflow:
 
     @act.validator
     def _validate_act(self, cmd: Command) -> None:
-        if cmd.request_id not in self._earlier:
-            self._check(cmd)
+        if cmd.request_id in self._earlier:
+            return
+        # Who may read the case may act on it: checked here, on the case as it is, so the API
+        # need not read the ledger first. Only in the validator: validators do not run on
+        # replay, and the handler's check must decide as it did when the history was made.
+        refusal = read_refusal(cmd.actor, self._state)
+        if refusal:
+            raise refused(refusal)
+        self._check(cmd)
 
     @workflow.signal
     async def note(self, cmd: Command) -> None:
