@@ -5,7 +5,9 @@ from fastapi import Depends, Header, Request
 from api.service import CaseService
 
 
-def get_service(request: Request) -> CaseService:
+# Async, as every dependency on the request path: a plain function would be run in the thread
+# pool, a hand-off per request for reading an attribute.
+async def get_service(request: Request) -> CaseService:
     return request.app.state.service
 
 

@@ -1,6 +1,7 @@
 """Who may do what: verified tokens, roles scoped to teams and places, personal data masked,
 refusals logged and counted, hostile input refused."""
 
+import time
 from datetime import timedelta
 
 import jwt
@@ -91,6 +92,21 @@ def test_tokens_expire():
     actor = Actor(id="s1", role="supervisor")
     with pytest.raises(ApiError) as refused:
         verify_token(SETTINGS, mint_token(SETTINGS, actor, ttl=timedelta(seconds=-1)))
+    assert refused.value.code == "token_expired"
+
+
+def test_a_token_verified_before_still_expires_and_holds_only_under_its_own_key():
+    actor = Actor(id="s1", role="supervisor")
+    token = mint_token(SETTINGS, actor, ttl=timedelta(seconds=2))
+    assert verify_token(SETTINGS, token) == actor
+    assert verify_token(SETTINGS, token) == actor  # found again
+    other = Settings(jwt_secret="another-secret-of-at-least-32-bytes!")
+    with pytest.raises(ApiError) as refused:
+        verify_token(other, token)
+    assert refused.value.code == "invalid_signature"
+    time.sleep(3)
+    with pytest.raises(ApiError) as refused:
+        verify_token(SETTINGS, token)
     assert refused.value.code == "token_expired"
 
 

@@ -113,7 +113,7 @@ async def test_a_repeated_request_opens_nothing_twice(dev_env, ledger, executor,
 
 
 async def test_with_the_ledger_away_nothing_is_opened(dev_env, catalog, tmp_path):
-    # A SQLite file in a directory that is not there: every write fails.
+    # A ledger that was never migrated: every read and write of it fails.
     gone = Ledger(make_engine(f"sqlite:///{tmp_path / 'missing' / 'ledger.db'}"))
     async with app(dev_env.client, gone, catalog, queue()) as api:
         body = new_case()

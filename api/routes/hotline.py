@@ -33,7 +33,7 @@ def hotline_service(app: FastAPI) -> HotlineService:
     return found
 
 
-def _service(request: Request) -> HotlineService:
+async def _service(request: Request) -> HotlineService:
     return hotline_service(request.app)
 
 
