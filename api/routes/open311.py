@@ -42,7 +42,7 @@ OBJECT = {"type": "object"}
 Fmt = Annotated[str, Path(description="json or xml", examples=["json"])]
 
 
-async def _service(request: Request) -> Open311Service:
+def _service(request: Request) -> Open311Service:
     found = getattr(request.app.state, "open311", None)
     if found is None:
         found = request.app.state.open311 = Open311Service(request.app.state.service)
