@@ -128,6 +128,19 @@ class CaseService:
 
     async def history(self, case_id: str, actor: Actor) -> CaseHistory:
         await self._readable(case_id, actor)
+        return await self._history(case_id)
+
+    async def whistles(self, case_id: str, actor: Actor) -> WhistleList:
+        await self._readable(case_id, actor)
+        return await self._whistles(case_id)
+
+    async def case_file(self, case_id: str, actor: Actor
+                        ) -> tuple[CaseView, CaseHistory, WhistleList]:
+        """The case, its history and its whistles, for one page: the case read once."""
+        case = CaseView.of(await self._readable(case_id, actor), actor)
+        return case, await self._history(case_id), await self._whistles(case_id)
+
+    async def _history(self, case_id: str) -> CaseHistory:
         events = await run_in_threadpool(self.ledger.history, case_id)
         whistle_events = await run_in_threadpool(self.ledger.whistle_history, case_id)
         entries = [_history_entry(e) for e in events] + [_whistle_entry(e) for e in whistle_events]
@@ -135,8 +148,7 @@ class CaseService:
         entries.sort(key=lambda e: e.occurred_at)
         return CaseHistory(case_id=case_id, events=entries)
 
-    async def whistles(self, case_id: str, actor: Actor) -> WhistleList:
-        await self._readable(case_id, actor)
+    async def _whistles(self, case_id: str) -> WhistleList:
         found = await run_in_threadpool(self.ledger.whistles, case_id)
         return WhistleList(case_id=case_id, whistles=found)
 

@@ -51,15 +51,20 @@ SUPERVISOR = Actor(id="sup-1", name="督办科", role=Role.SUPERVISOR)
 
 
 @contextmanager
+def migrated(url: str) -> Iterator[Engine]:
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def sqlite_engine() -> Iterator[Engine]:
-    with tempfile.TemporaryDirectory(prefix="bihuan-bench-") as directory:
-        url = f"sqlite:///{Path(directory) / 'ledger.db'}"
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="bihuan-bench-") as directory, \
+            migrated(f"sqlite:///{Path(directory) / 'ledger.db'}") as engine:
+        yield engine
 
 
 @contextmanager
@@ -68,14 +73,9 @@ def postgres_engine() -> Iterator[Engine]:
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = in_schema(POSTGRES_URL, schema)
     try:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
+        with migrated(in_schema(POSTGRES_URL, schema)) as engine:
             yield engine
-        finally:
-            engine.dispose()
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

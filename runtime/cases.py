@@ -16,7 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from domain import lifecycle, notices
-from domain.models import CaseIntake, LedgerEntry
+from domain.models import CaseIntake, CaseState, LedgerEntry
 from ledger.repository import Ledger
 from runtime.logging import get_logger
 from workflows import search_attributes
@@ -25,10 +25,12 @@ from workflows.case import CaseWorkflow
 log = get_logger("cases")
 
 
-async def start_case(client: Client, intake: CaseIntake, task_queue: str) -> WorkflowHandle:
+async def start_case(client: Client, intake: CaseIntake, task_queue: str,
+                     state: CaseState | None = None) -> WorkflowHandle:
     """Start the workflow of a new case; raises WorkflowAlreadyStartedError if its id exists,
-    open or closed. Its search attributes are set with the start (no upsert event)."""
-    state, _ = lifecycle.open_case(intake)
+    open or closed. Its search attributes, from its opening `state` (derived from the intake
+    when not given), are set with the start (no upsert event)."""
+    state = state or lifecycle.open_case(intake)[0]
     return await client.start_workflow(
         CaseWorkflow.run, intake, id=intake.case_id, task_queue=task_queue,
         search_attributes=search_attributes.of_state(state, with_stage=False),
@@ -46,7 +48,7 @@ async def record_and_start(client: Client, ledger: Ledger, intake: CaseIntake,
     opening = notices.opening_entry(intake)
     await asyncio.to_thread(ledger.record, opening, intake)
     try:
-        await start_case(client, intake, task_queue)
+        await start_case(client, intake, task_queue, opening.state)
         started: bool | None = True
     except WorkflowAlreadyStartedError:
         started = False

@@ -1,16 +1,14 @@
 """The HTTP API end to end: FastAPI over a real Temporal dev server, worker and SQLite ledger."""
 
-import asyncio
-
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 
 from domain.actions import ALLOWED_ROLES, WHISTLE_ACTIONS, Action
 from domain.roles import Role
 from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, act, bearer,
                               get, history, new_case, open_case, post_case, ticket)
+from tests.workflow_steps import settled
 
 async def test_a_case_goes_round_the_whole_loop_over_http(api):
     case = await open_case(api)
@@ -60,22 +58,10 @@ async def test_the_same_hotline_ticket_twice_is_one_case(api, dev_env, ledger):
     assert [e.action.value for e in ledger.history(first.json()["case_id"])] == ["open"]
 
 
-async def settled_history_length(handle) -> int:
-    """The number of history events once no workflow task is in flight."""
-    for _ in range(100):
-        events = (await handle.fetch_history()).events
-        types = [e.event_type for e in events]
-        if types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) == \
-                types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED):
-            return len(events)
-        await asyncio.sleep(0.05)
-    raise AssertionError("the workflow never settled")
-
-
 async def test_a_refused_action_is_409_and_leaves_no_trace(api, dev_env):
     case_id = (await open_case(api))["case_id"]
     handle = dev_env.client.get_workflow_handle(case_id)
-    before = await settled_history_length(handle)
+    before = len((await settled(handle)).events)
     refused = await act(api, case_id, "verify", {"passed": True}, who=INSPECTOR, expect=409)
     assert refused["code"] == "stage_conflict"
     assert "assigned" in refused["message"] and "accept" in refused["message"]
@@ -84,7 +70,7 @@ async def test_a_refused_action_is_409_and_leaves_no_trace(api, dev_env):
     other_team = {**OFFICER, "team": "市政设施"}
     assert (await act(api, case_id, "accept", {}, who=other_team, expect=403))["code"] \
         == "not_your_team"
-    assert await settled_history_length(handle) == before
+    assert len((await settled(handle)).events) == before
     assert len(await history(api, case_id)) == 1
 
 

@@ -18,7 +18,6 @@ from runtime.cases import record_and_start, start_pending
 from tests.api_client import HOTLINE, OFFICER, act, bearer, new_case, post_case
 from tests.factories import intake, policy
 from tests.workflow_steps import case_worker
-from workflows.case import CaseWorkflow
 
 NOW = timedelta(0)
 

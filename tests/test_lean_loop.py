@@ -17,9 +17,8 @@ from config.settings import Settings
 from runtime.cases import record_and_start, start_case
 from tests.api_client import get, new_case, post_case
 from tests.factories import INSPECTOR, MUNICIPAL_OFFICER, SUPERVISOR, intake, policy
-from tests.processes import eventually
 from tests.test_time_limits import actions, at, near, next_friday_before_a_normal_monday, skip_to
-from tests.workflow_steps import act, case_worker, starter, to_recheck_pending
+from tests.workflow_steps import act, case_worker, settled, starter, to_recheck_pending
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
 
@@ -31,11 +30,6 @@ def event_counts(history) -> Counter:
                    for e in history.events)
 
 
-async def first_task_done(handle) -> bool:
-    return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-               for e in (await handle.fetch_history()).events)
-
-
 def markers(history) -> list[str]:
     return [e.marker_recorded_event_attributes.marker_name for e in history.events
             if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
@@ -44,7 +38,7 @@ def markers(history) -> list[str]:
 async def ordinary_case(handle) -> None:
     # Acting only once the first task is done, as officers do minutes after intake: an action
     # arriving sooner shares that task and saves three events, which would blur the count.
-    await eventually(lambda: first_task_done(handle), seconds=10, what="the first task")
+    await settled(handle)
     await to_recheck_pending(handle)
     await act(handle, "bring_recheck_forward", SUPERVISOR, note="抽查")
     await act(handle, "recheck", INSPECTOR, result="consolidated", note="未反弹")

@@ -1,11 +1,13 @@
 """Driving case workflows directly on the time-skipping server: start, act, look."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -56,6 +58,22 @@ def starter(env: WorkflowEnvironment, catalog: Catalog, task_queue: str,
         started.append(handle)
         return handle
     return _start
+
+
+async def settled(handle: WorkflowHandle, seconds: float = 10.0) -> WorkflowHistory:
+    """Wait until no workflow task is pending (what was asked has been recorded); the history
+    then."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        history = await handle.fetch_history()
+        kinds = [e.event_type for e in history.events]
+        scheduled = [i for i, k in enumerate(kinds)
+                     if k == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED]
+        if scheduled and EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in kinds[scheduled[-1]:]:
+            return history
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{handle.id}: a workflow task still pending after {seconds} s")
 
 
 async def act(handle: WorkflowHandle, kind: str, actor, request_id: str | None = None, **fields):

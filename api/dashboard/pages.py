@@ -185,9 +185,7 @@ async def case_list(service: CaseService, actor: Actor, params: list[tuple[str, 
 # ---- 案件详情 -------------------------------------------------------------------------------------
 
 async def case_detail(service: CaseService, actor: Actor, case_id: str, now: datetime) -> dict:
-    case = await service.get_case(case_id, actor)
-    history = await service.history(case_id, actor)
-    whistles = await service.whistles(case_id, actor)
+    case, history, whistles = await service.case_file(case_id, actor)
     clock = case.clock
     ui = service.settings.temporal_ui_url
     return {"case": case, "events": history.events, "whistles": whistles.whistles,

@@ -16,7 +16,6 @@ still open in production, which the new code must replay (behind `workflow.patch
 recordings get a new name (e.g. `rebound.v2`) rather than replacing the ones a release made.
 """
 
-import asyncio
 import sys
 import tempfile
 import uuid
@@ -42,6 +41,7 @@ from runtime.scripts import run_and_exit
 from runtime.worker import build_worker
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
                              OFFICER, OTHER_OFFICER, SUPERVISOR, cmd, intake, policy)
+from tests.workflow_steps import settled
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
 
@@ -99,20 +99,6 @@ class Run:
     async def sleep(self, duration: timedelta, handle: WorkflowHandle) -> None:
         await self.env.sleep(duration)
         await settled(handle)
-
-
-async def settled(handle: WorkflowHandle, seconds: float = 10.0) -> None:
-    """Wait until no workflow task is pending: what was asked has been recorded."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        kinds = [e.event_type for e in (await handle.fetch_history()).events]
-        scheduled = [i for i, k in enumerate(kinds)
-                     if k == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED]
-        if scheduled and EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in kinds[scheduled[-1]:]:
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{handle.id}: a workflow task still pending after {seconds} s")
 
 
 async def to_evaluating(run: Run, handle: WorkflowHandle, officer: Actor = OFFICER) -> None:
