@@ -106,22 +106,27 @@ def _keys(facts: Mapping) -> list[Key]:
 
 
 def contribution(facts: Mapping | None, spans: Iterable[Span]
-                 ) -> tuple[dict[Key, list[int]], dict[StageKey, list[float]]]:
+                 ) -> tuple[dict[Key, list[int]], dict[StageKey, tuple]]:
     """What one case adds to the roll-ups: counts per key, and per key, stage and band
     [stays, microseconds, min seconds, max seconds]. Nothing for a case not in the ledger yet."""
     if facts is None:
         return {}, {}
     keys = _keys(facts)
     counts = case_counts(facts)
-    stages: dict[StageKey, list[float]] = {}
-    if facts["stage"] != "invalid":
+    stages: dict[StageKey, tuple] = {}
+    if facts["stage"] != "invalid" and spans:
+        # Each band once, then under every key: the same stays count in each of them.
+        bands: dict[tuple[str, int], list] = {}
         for stage, band, seconds in spans:
-            for key in keys:
-                found = stages.setdefault((*key, stage, band), [0, 0, seconds, seconds])
-                if found[0]:
-                    found[2], found[3] = min(found[2], seconds), max(found[3], seconds)
+            found = bands.get((stage, band))
+            if found is None:
+                bands[stage, band] = [1, micros(seconds), seconds, seconds]
+            else:
                 found[0] += 1
                 found[1] += micros(seconds)
+                found[2], found[3] = min(found[2], seconds), max(found[3], seconds)
+        stages = {(*key, stage, band): tuple(values)
+                  for (stage, band), values in bands.items() for key in keys}
     return {key: counts for key in keys}, stages
 
 

@@ -3,12 +3,14 @@ relay that delivers the ledger's outbox to webhooks, and the sweep that starts t
 cases recorded but not yet started."""
 
 import asyncio
+import compileall
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities.ledger import LedgerActivities
 from ledger.db import make_engine
@@ -18,25 +20,41 @@ from notifications.relay import run_hotline_relay, run_relay
 from runtime.cases import run_start_sweep
 from runtime.health import dependency_checks, serve_health
 from runtime.logging import get_logger
+from runtime.sandbox import workflow_runner
 from runtime.temporal import connect, metrics_runtime
+import workflows
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
 
 WORKFLOWS = [CaseWorkflow, WhistleWorkflow]
+log = get_logger("worker")
+
+
+def cache_workflow_bytecode() -> None:
+    """The sandbox imports the workflow modules afresh for every case it takes up. Where Python
+    writes no bytecode cache (PYTHONDONTWRITEBYTECODE, as container images often set), each of
+    those imports compiled the source again: written here once instead."""
+    if not compileall.compile_dir(Path(workflows.__file__).parent, quiet=2):
+        log.warning("workflow bytecode not cached; each new case compiles its workflow module")
 
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
                  executor: ThreadPoolExecutor, shutdown_grace: timedelta = timedelta(0),
                  max_cached_workflows: int = 500) -> Worker:
+    cache_workflow_bytecode()
     ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=[ledger_activities.record, ledger_activities.record_whistle],
                   activity_executor=executor, graceful_shutdown_timeout=shutdown_grace,
-                  max_cached_workflows=max_cached_workflows)
+                  max_cached_workflows=max_cached_workflows,
+                  workflow_runner=workflow_runner(),
+                  # New cases' first tasks come from the shared queue, which the default of one
+                  # poller in five left waiting seconds behind the cached cases' tasks when many
+                  # cases were opened at once: officers saw their first action hang.
+                  workflow_task_poller_behavior=PollerBehaviorAutoscaling())
 
 
 async def run_worker(settings: Settings) -> None:
-    log = get_logger("worker")
     runtime = (metrics_runtime(settings.worker_metrics_address)
                if settings.worker_metrics_address else None)
     client = await connect(settings, runtime)

@@ -115,7 +115,7 @@ class CaseWorkflow:
     async def act(self, cmd: Command) -> ActionResult:
         earlier = self._earlier.get(cmd.request_id)
         if earlier:
-            return ActionResult(**earlier.model_dump(), state=self._state.model_copy(deep=True))
+            return ActionResult(**earlier.model_dump(), state=self._state.snapshot())
         # Validated again: another update may have moved the case since the validator ran.
         self._check(cmd)
         result = await self._transition(cmd)
@@ -225,7 +225,7 @@ class CaseWorkflow:
 
     def _entry(self, event: CaseEvent) -> LedgerEntry:
         # A copy: later actions keep changing the live state while this write is in flight.
-        return notices.ledger_entry(event, self._state.model_copy(deep=True))
+        return notices.ledger_entry(event, self._state.snapshot())
 
     async def _write(self, entry: LedgerEntry) -> None:
         self._publish_search_attributes()

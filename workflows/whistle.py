@@ -71,7 +71,7 @@ class WhistleWorkflow:
         await self._write(self._entry(event))
 
     def _entry(self, event: WhistleEvent) -> WhistleEntry:
-        state = self._state.model_copy(deep=True)
+        state = self._state.snapshot()
         return WhistleEntry(event=event, state=state,
                             notifications=notices.for_whistle_event(event, state))
 
