@@ -1,6 +1,7 @@
-"""`make bench`: the three benchmarks with small defaults, one after the other, then the table.
+"""`make bench`: the benchmarks with small defaults, one after the other, then the table.
 
     events_per_case.py                              history events of one ordinary case
+    ledger_writes.py --cases 200                    the ledger write of one action, alone
     lifecycle.py --cases 100 --clients 20           the case loop over HTTP against the floor
     idle_cases.py --cases 500 --cache 100           idle cases, a bounded cache, a sample closed
 
@@ -15,10 +16,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUNS = [
     ["events_per_case.py"],
+    ["ledger_writes.py", "--cases", "200"],
     ["lifecycle.py", "--cases", "100", "--clients", "20", "--single-cases", "10"],
     ["idle_cases.py", "--cases", "500", "--cache", "100", "--sample", "10"],
 ]
-SUMMARY_PREFIXES = ("events_per_case ", "lifecycle ", "idle_cases ")
+SUMMARY_PREFIXES = ("events_per_case ", "ledger_writes ", "lifecycle ", "idle_cases ")
 VERDICTS = ("   met ", "   MISSED", "MISSED:", "WRONG STAGE", "FAILED")
 
 

@@ -59,7 +59,7 @@ def ordinary_case(catalog, opened_at: datetime) -> list[LedgerEntry]:
     return entries
 
 
-def measure(name: str, engine, cases: list[list[LedgerEntry]]) -> None:
+def measure(name: str, engine, cases: list[list[LedgerEntry]]) -> float:
     ledger = Ledger(engine)
     # Interleaved as many cases in flight interleave them: step k of every case, then k + 1.
     entries = [case[step] for step in range(len(cases[0])) for case in cases]
@@ -71,6 +71,7 @@ def measure(name: str, engine, cases: list[list[LedgerEntry]]) -> None:
     writes = len(entries) - 1
     print(f"   {name:<11} {writes:>6} writes   {wall / writes * 1e6:8.0f} µs wall"
           f"   {cpu / writes * 1e6:8.0f} µs CPU per write")
+    return cpu / writes * 1e6
 
 
 def main() -> int:
@@ -82,14 +83,16 @@ def main() -> int:
     start = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
     cases = [ordinary_case(catalog, start + timedelta(seconds=n)) for n in range(args.cases)]
     print(f"== ledger writes: {args.cases} ordinary cases, {len(cases[0])} entries each")
+    cpu_us = {}
     with sqlite_engine() as engine:
-        measure("sqlite", engine, cases)
+        cpu_us["sqlite"] = measure("sqlite", engine, cases)
     if not args.no_postgres:
         try:
             with postgres_engine() as engine:
-                measure("postgresql", engine, cases)
+                cpu_us["postgresql"] = measure("postgresql", engine, cases)
         except Exception as err:  # noqa: BLE001 — a machine without PostgreSQL measures SQLite
             print(f"   postgresql  not measured: {str(err).splitlines()[0][:100]}")
+    print("\nledger_writes " + " ".join(f"{name}_cpu_us={us:.0f}" for name, us in cpu_us.items()))
     return 0
 
 
