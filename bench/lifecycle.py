@@ -10,12 +10,15 @@ Starts its own dev server, worker and API (bench/system.py) and measures, in one
   running one local activity, driven by the same number of clients through the Temporal client.
 
 Each is first run with one client (latency without queueing, and whether the case's ledger row
-is current when the action answers), then with C clients. It prints cases/s, step round trips/s,
+is current when the action answers), then with C clients, in rounds that take turns (floor,
+bihuan, bihuan, floor, …): the machine is shared and its speed drifts within minutes, and taking
+turns gives both the same stretches of it. It prints cases/s, step round trips/s,
 p50/p95/p99 per step kind, the history events of an ordinary case, the server's persistence
 requests per step, peak RSS of the worker and the API, and bihuan's step throughput as a share
 of the floor's. Exits non-zero if a case ends in the wrong stage or a step fails.
 
 Run: .venv/bin/python bench/lifecycle.py [--cases 1000] [--clients 50] [--single-cases 20]
+                                         [--rounds 4]
 """
 
 import argparse
@@ -111,8 +114,9 @@ async def clients_drive(phase: Phase, cases: range, drive: Callable[[int], Await
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(phase.clients)))
-    phase.elapsed = time.perf_counter() - started
-    phase.cases = len(cases)
+    # Added up: a phase may be run in several rounds.
+    phase.elapsed += time.perf_counter() - started
+    phase.cases += len(cases)
 
 
 def http_session(system: System, clients: int) -> aiohttp.ClientSession:
@@ -211,10 +215,10 @@ async def bihuan_case(api: Api, i: int) -> None:
         api.phase.wrong.append(f"{case_id} ({kind}) ended {final}")
 
 
-async def run_bihuan(system: System, phase: Phase, cases: int, check_ledger: bool) -> Phase:
+async def run_bihuan(system: System, phase: Phase, cases: range, check_ledger: bool) -> Phase:
     async with measured(system, phase), http_session(system, phase.clients) as http:
         api = Api(http, phase, check_ledger)
-        await clients_drive(phase, range(cases), lambda i: bihuan_case(api, i))
+        await clients_drive(phase, cases, lambda i: bihuan_case(api, i))
     return phase
 
 
@@ -223,11 +227,12 @@ async def measured(system: System, phase: Phase):
     """The server's persistence requests and each process's CPU time during the phase."""
     requests, cpu = server_metric(system, PERSISTENCE), system.cpu()
     yield
-    phase.persistence = server_metric(system, PERSISTENCE) - requests
-    phase.cpu = {name: used - cpu[name] for name, used in system.cpu().items()}
+    phase.persistence += server_metric(system, PERSISTENCE) - requests
+    for name, used in system.cpu().items():
+        phase.cpu[name] = phase.cpu.get(name, 0.0) + used - cpu[name]
 
 
-async def run_floor(system: System, client: Client, phase: Phase, cases: int) -> Phase:
+async def run_floor(system: System, client: Client, phase: Phase, cases: range) -> Phase:
     run_id = uuid.uuid4().hex[:8]
 
     async def drive(i: int) -> None:
@@ -245,7 +250,7 @@ async def run_floor(system: System, client: Client, phase: Phase, cases: int) ->
             phase.wrong.append(f"{handle.id} did not count {steps} updates")
 
     async with measured(system, phase):
-        await clients_drive(phase, range(cases), drive)
+        await clients_drive(phase, cases, drive)
     return phase
 
 
@@ -300,27 +305,41 @@ def mint_tokens(system: System, *actors: Actor) -> None:
 
 
 def main(cases: int, clients: int, single_cases: int, sequence: bool,
-         profile: Path | None) -> int:
+         profile: Path | None, rounds: int = 4) -> int:
     # Started outside the event loop: waiting for the server runs a loop of its own.
     with running_system() as system:
-        return asyncio.run(measure(system, cases, clients, single_cases, sequence, profile))
+        return asyncio.run(measure(system, cases, clients, single_cases, sequence, profile,
+                                   rounds))
+
+
+def in_rounds(cases: int, rounds: int) -> list[range]:
+    """Consecutive case numbers (so each round keeps the mix of case kinds), `rounds` parts."""
+    bounds = [cases * n // rounds for n in range(rounds + 1)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 async def measure(system: System, cases: int, clients: int, single_cases: int,
-                  sequence: bool, profile: Path | None) -> int:
+                  sequence: bool, profile: Path | None, rounds: int) -> int:
     mint_tokens(system, HOTLINE, OFFICER, INSPECTOR, SUPERVISOR, *DEPARTMENTS)
     system.spawn("floor", os.path.join(os.path.dirname(__file__), "floor.py"),
                  "--address", system.settings.temporal_address,
                  "--namespace", system.settings.temporal_namespace)
     client = await connect(system.settings)
     # One client first: latency without queueing, the ledger's lag, and a warm-up.
-    floor_one = await run_floor(system, client, Phase("floor, one client", 1), single_cases)
+    floor_one = await run_floor(system, client, Phase("floor, one client", 1),
+                                range(single_cases))
     bihuan_one = await run_bihuan(system, Phase("bihuan over HTTP, one client", 1),
-                                  single_cases, check_ledger=True)
-    floor = await run_floor(system, client, Phase("floor", clients), cases)
+                                  range(single_cases), check_ledger=True)
+    floor, bihuan = Phase("floor", clients), Phase("bihuan over HTTP", clients)
+    # While the floor runs, bihuan's worker and API idle: their samples are few.
     with sampled(profile, {name: system.pid(name) for name in ("worker", "api")}):
-        bihuan = await run_bihuan(system, Phase("bihuan over HTTP", clients), cases,
-                                  check_ledger=False)
+        for n, part in enumerate(in_rounds(cases, rounds)):
+            first_floor = n % 2 == 0
+            for is_floor in (first_floor, not first_floor):
+                if is_floor:
+                    await run_floor(system, client, floor, part)
+                else:
+                    await run_bihuan(system, bihuan, part, check_ledger=False)
     events = await ordinary_case_events(client, bihuan, sequence)
     floor_events = await ordinary_case_events(client, floor)
     rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
@@ -359,6 +378,8 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--single-cases", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="the concurrent phases take turns in this many rounds")
     parser.add_argument("--sequence", action="store_true",
                         help="also list the history of one ordinary case, with times")
     parser.add_argument("--profile", type=Path, metavar="DIR",
@@ -366,4 +387,4 @@ if __name__ == "__main__":
                              "bihuan phase; collapsed stacks go to DIR")
     args = parser.parse_args()
     exit_with(lambda: main(args.cases, args.clients, args.single_cases, args.sequence,
-                           args.profile))
+                           args.profile, args.rounds))

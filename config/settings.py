@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # when they next act. Bounds the worker's memory however many cases wait for months: about
     # 0.22 MiB a cached case over a 140 MiB base (bench/idle_cases.py), so 500 stays near 250 MiB.
     worker_max_cached_workflows: int = Field(default=500, ge=1)
+    # The SDK's sandbox refuses non-deterministic calls (the clock, randomness, I/O) made by
+    # workflow code while it runs, and re-imports the workflow module for every case: about a
+    # sixth of the step throughput (bench/README.md). The tests' workers always run in it, so
+    # such a call in workflows/ fails CI; deployed workers run without it unless this is set.
+    # It never covered the domain modules, which workflows import passed through.
+    workflow_sandbox: bool = False
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker
 
 from activities.ledger import LedgerActivities
 from ledger.db import make_engine
@@ -40,14 +40,17 @@ def cache_workflow_bytecode() -> None:
 
 def build_worker(client: Client, task_queue: str, ledger: Ledger,
                  executor: ThreadPoolExecutor, shutdown_grace: timedelta = timedelta(0),
-                 max_cached_workflows: int = 500) -> Worker:
-    cache_workflow_bytecode()
+                 max_cached_workflows: int = 500, sandboxed: bool = True) -> Worker:
+    """In the sandbox unless told otherwise: the tests' workers are, deployed ones as
+    Settings.workflow_sandbox says."""
+    if sandboxed:
+        cache_workflow_bytecode()
     ledger_activities = LedgerActivities(ledger)
     return Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                   activities=[ledger_activities.record, ledger_activities.record_whistle],
                   activity_executor=executor, graceful_shutdown_timeout=shutdown_grace,
                   max_cached_workflows=max_cached_workflows,
-                  workflow_runner=workflow_runner(),
+                  workflow_runner=workflow_runner() if sandboxed else UnsandboxedWorkflowRunner(),
                   # New cases' first tasks come from the shared queue, which the default of one
                   # poller in five left waiting seconds behind the cached cases' tasks when many
                   # cases were opened at once: officers saw their first action hang.
@@ -69,7 +72,7 @@ async def run_worker(settings: Settings) -> None:
         ledger = Ledger(engine)
         worker = build_worker(client, settings.task_queue, ledger, executor,
                               timedelta(seconds=settings.worker_shutdown_grace_seconds),
-                              settings.worker_max_cached_workflows)
+                              settings.worker_max_cached_workflows, settings.workflow_sandbox)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -79,7 +82,7 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             log.info("worker started", task_queue=settings.task_queue,
                      temporal=settings.temporal_address, namespace=settings.temporal_namespace,
-                     webhooks=len(settings.webhook_urls),
+                     webhooks=len(settings.webhook_urls), sandboxed=settings.workflow_sandbox,
                      sdk_metrics=settings.worker_metrics_address or None)
             relays = [asyncio.create_task(run(settings, engine, stop))
                       for run in (run_relay, run_hotline_relay)]
