@@ -5,7 +5,7 @@ call back, the follow-up results the platform posted, and the callbacks owed to 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,16 +17,20 @@ from ledger.tables import CaseRow, CaseStateRow, HotlineFollowUpRow, HotlineTick
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
-def callbacks(session: Session, entry: LedgerEntry) -> list[Notification]:
+# Built once: every ledger write that owes a callback runs it.
+_MERGED_TICKETS = (select(HotlineTicketRow.ticket_no)
+                   .where(HotlineTicketRow.case_id == bindparam("case_id"),
+                          HotlineTicketRow.merged)
+                   .order_by(HotlineTicketRow.received_at, HotlineTicketRow.ticket_no))
+
+
+def callbacks(session: Session | Connection, entry: LedgerEntry) -> list[Notification]:
     """The hotline callback the entry's event causes, if the case has work orders behind it."""
     event, state = entry.event, entry.state
     if hotline.callback_kind(event) is None:
         return []
     tickets = [state.external_id] if state.source == Source.HOTLINE and state.external_id else []
-    tickets += session.scalars(
-        select(HotlineTicketRow.ticket_no)
-        .where(HotlineTicketRow.case_id == state.case_id, HotlineTicketRow.merged)
-        .order_by(HotlineTicketRow.received_at, HotlineTicketRow.ticket_no)).all()
+    tickets += session.scalars(_MERGED_TICKETS, {"case_id": state.case_id}).all()
     notice = hotline.callback(event, state, tickets)
     return [notice] if notice else []
 

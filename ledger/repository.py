@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,11 @@ from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStartR
                            WhistleSummonsRow)
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# The API's reads of one case, built once: a statement built per call cost more than the read.
+_CASE_STATE = select(CaseStateRow.state).where(CaseStateRow.case_id == bindparam("case_id"))
+_CASE_ID_FOR = select(CaseRow.case_id).where(
+    CaseRow.source == bindparam("source"), CaseRow.external_id == bindparam("external_id")
+).limit(1)
 
 
 class Ledger:
@@ -55,21 +60,21 @@ class Ledger:
                     func.hashtext(entry.event.case_id))))
             # A write first: on SQLite it takes the database's write lock before the reads.
             session.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
-            facts, spans = rollups.read_facts(session, entry.event.case_id)
-            before = rollups.contribution(facts, spans)
+            before = after = rollups.read_facts(session, entry.event.case_id)
             if self._advance(session, CaseRow, case, ["case_id"]):
-                facts = rollups.facts_of(case)
+                after = rollups.facts_of(case)
                 self._replace(session, CaseStateRow, [dict(
                     case_id=case["case_id"], last_seq=case["last_seq"],
                     state=entry.state.model_dump(mode="json"))], ["case_id"])
                 self._replace(session, CaseStepRow, _step_values(entry.state),
                               ["case_id", "position"])
             span = _span_values(entry)
+            added = None
             if span and session.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
                                                        returning="seq"), span).first():
-                spans = [*spans, (span["stage"], span["bucket"], span["seconds"])]
+                added = (span["seq"], (span["stage"], span["bucket"], span["seconds"]))
             rollups.add(session, self._insert,
-                        rollups.difference(before, rollups.contribution(facts, spans)))
+                        rollups.change(session, entry.event.case_id, before, after, added))
             # Same transaction: a notification is stored exactly when its event is. Hotline
             # callbacks are derived here, not in the workflow, so recorded histories replay as
             # they are and a rebuild recreates them too.
@@ -180,15 +185,14 @@ class Ledger:
                              evidence=r.evidence, payload=r.payload) for r in rows]
 
     def case(self, case_id: str) -> CaseState | None:
-        with Session(self.engine) as session:
-            state = session.scalar(select(CaseStateRow.state)
-                                   .where(CaseStateRow.case_id == case_id))
+        with self.engine.connect() as connection:
+            state = connection.scalar(_CASE_STATE, {"case_id": case_id})
         return CaseState.model_validate(state) if state is not None else None
 
     def case_id_for(self, source: str, external_id: str) -> str | None:
-        with Session(self.engine) as session:
-            return session.scalar(select(CaseRow.case_id).where(
-                CaseRow.source == source, CaseRow.external_id == external_id).limit(1))
+        with self.engine.connect() as connection:
+            return connection.scalar(_CASE_ID_FOR, {"source": source,
+                                                    "external_id": external_id})
 
     def history(self, case_id: str) -> list[CaseEvent]:
         with Session(self.engine) as session:

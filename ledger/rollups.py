@@ -22,7 +22,6 @@ from datetime import datetime
 from itertools import groupby
 
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, null, select
-from sqlalchemy.orm import Session
 
 from domain.calendar import LHASA
 from domain.models import SATISFIED_RATINGS
@@ -156,18 +155,44 @@ def difference(before, after) -> tuple[dict[Key, list[int]], dict[StageKey, list
 
 _FACTS = select(*(getattr(CaseRow, c) for c in FACT_COLUMNS)).where(
     CaseRow.case_id == bindparam("case_id"))
-_SPANS = select(StageSpanRow.stage, StageSpanRow.bucket, StageSpanRow.seconds).where(
+_SPANS = select(StageSpanRow.seq, StageSpanRow.stage, StageSpanRow.bucket,
+                StageSpanRow.seconds).where(
     StageSpanRow.case_id == bindparam("case_id"))
 _KEY_COLUMNS = ("month", "scope", "scope_value", "dim", "value")
 # The two upserts per dialect's insert construct, built once: every ledger write runs them.
 _UPSERTS: dict[Callable, tuple] = {}
 
 
-def read_facts(session: Session, case_id: str) -> tuple[dict | None, list[Span]]:
-    """The case's row as the roll-ups see it, and its stays; for the write about to change them."""
+def read_facts(session: Connection, case_id: str) -> dict | None:
+    """The case's row as the roll-ups see it, before the write about to change it."""
     row = session.execute(_FACTS, {"case_id": case_id}).first()
-    spans = session.execute(_SPANS, {"case_id": case_id}).all()
-    return (dict(row._mapping) if row else None), [tuple(s) for s in spans]
+    return dict(row._mapping) if row else None
+
+
+def change(session: Connection, case_id: str, before: Mapping | None, after: Mapping | None,
+           added: tuple[int, Span] | None):
+    """What a write adds to the roll-ups: the case's facts went from `before` to `after`, and
+    its stays gained `added` (its seq and the stay, already stored). A case that keeps its keys and its validity
+    changes its counts under the same keys and adds the new stay there; its other stays count
+    as they did, so they are not read. Otherwise every stay moves: read, and taken out of the
+    old keys and put into the new."""
+    if (before is not None and after is not None and _keys(before) == _keys(after)
+            and (before["stage"] == "invalid") == (after["stage"] == "invalid")):
+        keys = _keys(after)
+        delta = [b - a for a, b in zip(case_counts(before), case_counts(after))]
+        counts = {key: delta for key in keys} if any(delta) else {}
+        stages = {}
+        if added is not None and after["stage"] != "invalid":
+            stage, band, seconds = added[1]
+            # The band's bounds: its rows hold the case's earlier stays already.
+            stages = {(*key, stage, band): [1, micros(seconds), seconds, seconds]
+                      for key in keys}
+        return counts, stages
+    rows = session.execute(_SPANS, {"case_id": case_id}).all()
+    spans = [(row.stage, row.bucket, row.seconds) for row in rows]
+    earlier = [(row.stage, row.bucket, row.seconds) for row in rows
+               if added is None or row.seq != added[0]]
+    return difference(contribution(before, earlier), contribution(after, spans))
 
 
 def facts_of(values: Mapping) -> dict:
@@ -192,7 +217,7 @@ def _upserts(insert: Callable) -> tuple:
     return found
 
 
-def add(session: Session, insert: Callable, change) -> None:
+def add(session: Connection, insert: Callable, change) -> None:
     """Add a difference to the roll-ups, in key order (so two writers take row locks in the
     same order and never deadlock)."""
     counts, stages = change
