@@ -172,13 +172,13 @@ def read_facts(session: Connection, case_id: str) -> dict | None:
 def change(session: Connection, case_id: str, before: Mapping | None, after: Mapping | None,
            added: tuple[int, Span] | None):
     """What a write adds to the roll-ups: the case's facts went from `before` to `after`, and
-    its stays gained `added` (its seq and the stay, already stored). A case that keeps its keys and its validity
-    changes its counts under the same keys and adds the new stay there; its other stays count
-    as they did, so they are not read. Otherwise every stay moves: read, and taken out of the
-    old keys and put into the new."""
-    if (before is not None and after is not None and _keys(before) == _keys(after)
+    its stays gained `added` (its seq and the stay, already stored). A case that keeps its keys
+    and its validity changes its counts under the same keys and adds the new stay there; its
+    other stays count as they did, so they are not read. Otherwise every stay moves: read, and
+    taken out of the old keys and put into the new."""
+    keys = _keys(after) if after is not None else None
+    if (before is not None and keys is not None and _keys(before) == keys
             and (before["stage"] == "invalid") == (after["stage"] == "invalid")):
-        keys = _keys(after)
         delta = [b - a for a, b in zip(case_counts(before), case_counts(after))]
         counts = {key: delta for key in keys} if any(delta) else {}
         stages = {}
