@@ -386,5 +386,7 @@ if __name__ == "__main__":
                         help="sample the worker and the API with py-spy during the concurrent "
                              "bihuan phase; collapsed stacks go to DIR")
     args = parser.parse_args()
+    if not 1 <= args.rounds <= args.cases:
+        parser.error("--rounds must be at least 1 and at most --cases")
     exit_with(lambda: main(args.cases, args.clients, args.single_cases, args.sequence,
                            args.profile, args.rounds))
