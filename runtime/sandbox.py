@@ -7,7 +7,7 @@ and compiles it each time, which measured about a tenth of the worker's CPU unde
 compiled once here; what runs, and every restriction of the sandbox, is unchanged.
 
 This leans on the SDK's private instance class. If a release renames it, the worker runs the
-stock sandbox rather than fail.
+stock sandbox rather than fail; if a release changes it otherwise, tests/test_sandbox.py fails.
 """
 
 from dataclasses import dataclass
