@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     # The SDK's sandbox refuses non-deterministic calls (the clock, randomness, I/O) made by
     # workflow code while it runs, and re-imports the workflow module for every case: about a
     # sixth of the step throughput (bench/README.md). The tests' workers always run in it, so
-    # such a call in workflows/ fails CI; deployed workers run without it unless this is set.
+    # such a call on a path of workflows/ the tests drive fails CI; deployed workers run
+    # without it unless this is set.
     # It never covered the domain modules, which workflows import passed through.
     workflow_sandbox: bool = False
 
