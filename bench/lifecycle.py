@@ -254,7 +254,9 @@ async def run_floor(system: System, client: Client, phase: Phase, cases: range) 
     return phase
 
 
-async def ordinary_case_events(client: Client, phase: Phase, sequence: bool = False) -> int:
+async def ordinary_case_events(client: Client, phase: Phase,
+                               sequence: bool = False) -> tuple[int, int]:
+    """The history of the phase's first ordinary case: its events, and their size in bytes."""
     first = min(i for i in phase.ids if case_kind(i) == "ordinary")
     events = (await client.get_workflow_handle(phase.ids[first]).fetch_history()).events
     if sequence:
@@ -263,7 +265,7 @@ async def ordinary_case_events(client: Client, phase: Phase, sequence: bool = Fa
         for event in events:
             offset = (event.event_time.ToDatetime() - start).total_seconds() * 1000
             print(f"   {offset:9.1f}  {EventType.Name(event.event_type).removeprefix('EVENT_TYPE_')}")
-    return len(events)
+    return len(events), sum(event.ByteSize() for event in events)
 
 
 def ms(seconds: float) -> str:
@@ -340,8 +342,8 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
                     await run_floor(system, client, floor, part)
                 else:
                     await run_bihuan(system, bihuan, part, check_ledger=False)
-    events = await ordinary_case_events(client, bihuan, sequence)
-    floor_events = await ordinary_case_events(client, floor)
+    events, size = await ordinary_case_events(client, bihuan, sequence)
+    floor_events, floor_size = await ordinary_case_events(client, floor)
     rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
 
     for phase in (floor_one, bihuan_one, floor, bihuan):
@@ -350,8 +352,9 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
     p95_ratio = percentile(bihuan.actions(), .95) / percentile(floor.actions(), .95)
     per_action = events / UPDATES["ordinary"]
     print(f"\nhistory events of an ordinary case: {events} for {UPDATES['ordinary']} officer "
-          f"actions = {per_action:.1f} per action (the floor's: {floor_events}, "
-          f"{floor_events / UPDATES['ordinary']:.1f} per update)")
+          f"actions = {per_action:.1f} per action, {size / 1024:.1f} KiB (the floor's: "
+          f"{floor_events}, {floor_events / UPDATES['ordinary']:.1f} per update, "
+          f"{floor_size / 1024:.1f} KiB)")
     print(f"peak RSS: worker {rss['worker']:.0f} MiB, API {rss['api']:.0f} MiB")
     print("\ntargets:")
     verdict("step throughput, bihuan / floor", ratio, TARGETS["throughput_ratio"], at_most=False)
