@@ -336,12 +336,10 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
     # While the floor runs, bihuan's worker and API idle: their samples are few.
     with sampled(profile, {name: system.pid(name) for name in ("worker", "api")}):
         for n, part in enumerate(in_rounds(cases, rounds)):
-            first_floor = n % 2 == 0
-            for is_floor in (first_floor, not first_floor):
-                if is_floor:
-                    await run_floor(system, client, floor, part)
-                else:
-                    await run_bihuan(system, bihuan, part, check_ledger=False)
+            turns = [lambda: run_floor(system, client, floor, part),
+                     lambda: run_bihuan(system, bihuan, part, check_ledger=False)]
+            for turn in turns if n % 2 == 0 else reversed(turns):
+                await turn()
     events, size = await ordinary_case_events(client, bihuan, sequence)
     floor_events, floor_size = await ordinary_case_events(client, floor)
     rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}

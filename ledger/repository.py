@@ -48,42 +48,42 @@ class Ledger:
         """Write one entry. With `start`, the case's workflow is owed a start: noted in the same
         transaction (runtime.cases.record_and_start), until `case_started`."""
         event, case = _event_values(entry.event), _case_values(entry.state)
-        with self._writing() as session:
+        with self._writing() as connection:
             if start is not None:
-                session.execute(self._new_only(CaseStartRow, ("case_id",)), dict(
+                connection.execute(self._new_only(CaseStartRow, ("case_id",)), dict(
                     case_id=start.case_id, intake=start.model_dump(mode="json"),
                     recorded_at=datetime.now(timezone.utc)))
             if self.engine.dialect.name == "postgresql":
                 # One writer per case at a time, so the roll-up difference below is taken
                 # against what no concurrent write of the same case is changing.
-                session.execute(select(func.pg_advisory_xact_lock(
+                connection.execute(select(func.pg_advisory_xact_lock(
                     func.hashtext(entry.event.case_id))))
             # A write first: on SQLite it takes the database's write lock before the reads.
-            session.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
-            before = after = rollups.read_facts(session, entry.event.case_id)
-            if self._advance(session, CaseRow, case, ["case_id"]):
+            connection.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
+            before = after = rollups.read_facts(connection, entry.event.case_id)
+            if self._advance(connection, CaseRow, case, ["case_id"]):
                 after = rollups.facts_of(case)
-                self._replace(session, CaseStateRow, [dict(
+                self._replace(connection, CaseStateRow, [dict(
                     case_id=case["case_id"], last_seq=case["last_seq"],
                     state=entry.state.model_dump(mode="json"))], ["case_id"])
-                self._replace(session, CaseStepRow, _step_values(entry.state),
+                self._replace(connection, CaseStepRow, _step_values(entry.state),
                               ["case_id", "position"])
             span = _span_values(entry)
             added = None
-            if span and session.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
+            if span and connection.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
                                                        returning="seq"), span).first():
                 added = (span["seq"], (span["stage"], span["bucket"], span["seconds"]))
-            rollups.add(session, self._insert,
-                        rollups.change(session, entry.event.case_id, before, after, added))
+            rollups.add(connection, self._insert,
+                        rollups.change(connection, entry.event.case_id, before, after, added))
             # Same transaction: a notification is stored exactly when its event is. Hotline
             # callbacks are derived here, not in the workflow, so recorded histories replay as
             # they are and a rebuild recreates them too.
-            outbox.add(session, entry.notifications + hotline.callbacks(session, entry),
+            outbox.add(connection, entry.notifications + hotline.callbacks(connection, entry),
                        self._insert)
 
     def case_started(self, case_id: str) -> None:
-        with self._writing() as session:
-            session.execute(delete(CaseStartRow).where(CaseStartRow.case_id == case_id))
+        with self._writing() as connection:
+            connection.execute(delete(CaseStartRow).where(CaseStartRow.case_id == case_id))
 
     def start_pending(self, case_id: str) -> bool:
         with Session(self.engine) as session:
@@ -105,17 +105,17 @@ class Ledger:
         with self._one_writer, self.engine.begin() as connection:
             yield connection
 
-    def _advance(self, session: Connection, table, values: dict, keys: list[str]) -> bool:
+    def _advance(self, connection: Connection, table, values: dict, keys: list[str]) -> bool:
         """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read
         from RETURNING: rowcount is -1 through the ORM on PostgreSQL."""
-        return session.execute(self._upsert(table, tuple(values), tuple(keys), advance=True),
+        return connection.execute(self._upsert(table, tuple(values), tuple(keys), advance=True),
                                values).first() is not None
 
-    def _replace(self, session: Connection, table, rows: list[dict], keys: list[str]) -> None:
+    def _replace(self, connection: Connection, table, rows: list[dict], keys: list[str]) -> None:
         """Insert or overwrite rows, in one round trip."""
         if not rows:
             return
-        session.execute(self._upsert(table, tuple(rows[0]), tuple(keys), advance=False), rows)
+        connection.execute(self._upsert(table, tuple(rows[0]), tuple(keys), advance=False), rows)
 
     def _upsert(self, table, columns: tuple[str, ...], keys: tuple[str, ...], advance: bool):
         cache_key = (table.__tablename__, columns, keys, advance)
@@ -148,8 +148,9 @@ class Ledger:
     def record_whistle(self, entry: WhistleEntry) -> None:
         """A whistle's event, its record and its departments' rows; idempotent like `record`."""
         e, w = entry.event, entry.state
-        with self._writing() as session:
-            session.execute(self._new_only(WhistleEventRow, ("case_id", "whistle_no", "seq")), dict(
+        with self._writing() as connection:
+            connection.execute(self._new_only(WhistleEventRow,
+                                              ("case_id", "whistle_no", "seq")), dict(
                 case_id=e.case_id, whistle_no=e.whistle_no, seq=e.seq, request_id=e.request_id,
                 action=e.action.value, department=e.department, occurred_at=e.occurred_at,
                 note=e.note, evidence=e.evidence, payload=e.payload,
@@ -158,14 +159,14 @@ class Ledger:
                            kind=w.kind, status=w.status, reason=w.reason, blown_by=w.blown_by.id,
                            blown_at=w.blown_at, closed_at=w.closed_at, last_seq=w.seq,
                            state=w.model_dump(mode="json"))
-            if self._advance(session, WhistleRow, whistle, ["case_id", "whistle_no"]):
+            if self._advance(connection, WhistleRow, whistle, ["case_id", "whistle_no"]):
                 parts = [dict(case_id=w.case_id, whistle_no=w.whistle_no,
                               department=s.department, kind=w.kind, summoned_at=s.summoned_at,
                               due_at=s.due_at, reported_at=s.reported_at, late=s.late,
                               reminders=s.reminders, done_at=s.done_at) for s in w.summons]
-                self._replace(session, WhistleSummonsRow, parts,
+                self._replace(connection, WhistleSummonsRow, parts,
                               ["case_id", "whistle_no", "department"])
-            outbox.add(session, entry.notifications, self._insert)
+            outbox.add(connection, entry.notifications, self._insert)
 
     def whistles(self, case_id: str) -> list[WhistleState]:
         with Session(self.engine) as session:

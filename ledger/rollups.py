@@ -163,13 +163,13 @@ _KEY_COLUMNS = ("month", "scope", "scope_value", "dim", "value")
 _UPSERTS: dict[Callable, tuple] = {}
 
 
-def read_facts(session: Connection, case_id: str) -> dict | None:
+def read_facts(connection: Connection, case_id: str) -> dict | None:
     """The case's row as the roll-ups see it, before the write about to change it."""
-    row = session.execute(_FACTS, {"case_id": case_id}).first()
+    row = connection.execute(_FACTS, {"case_id": case_id}).first()
     return dict(row._mapping) if row else None
 
 
-def change(session: Connection, case_id: str, before: Mapping | None, after: Mapping | None,
+def change(connection: Connection, case_id: str, before: Mapping | None, after: Mapping | None,
            added: tuple[int, Span] | None):
     """What a write adds to the roll-ups: the case's facts went from `before` to `after`, and
     its stays gained `added` (its seq and the stay, already stored). A case that keeps its keys
@@ -188,7 +188,7 @@ def change(session: Connection, case_id: str, before: Mapping | None, after: Map
             stages = {(*key, stage, band): [1, micros(seconds), seconds, seconds]
                       for key in keys}
         return counts, stages
-    rows = session.execute(_SPANS, {"case_id": case_id}).all()
+    rows = connection.execute(_SPANS, {"case_id": case_id}).all()
     spans = [(row.stage, row.bucket, row.seconds) for row in rows]
     earlier = [(row.stage, row.bucket, row.seconds) for row in rows
                if added is None or row.seq != added[0]]
@@ -217,7 +217,7 @@ def _upserts(insert: Callable) -> tuple:
     return found
 
 
-def add(session: Connection, insert: Callable, change) -> None:
+def add(connection: Connection, insert: Callable, change) -> None:
     """Add a difference to the roll-ups, in key order (so two writers take row locks in the
     same order and never deadlock)."""
     counts, stages = change
@@ -225,13 +225,14 @@ def add(session: Connection, insert: Callable, change) -> None:
         return
     counts_upsert, bands_upsert = _upserts(insert)
     if counts:
-        session.execute(counts_upsert, [_count_row(k, delta) for k, delta in sorted(counts.items())])
+        connection.execute(counts_upsert,
+                           [_count_row(k, delta) for k, delta in sorted(counts.items())])
     if stages:
-        session.execute(bands_upsert, [_band_row(k, d) for k, d in sorted(stages.items())])
+        connection.execute(bands_upsert, [_band_row(k, d) for k, d in sorted(stages.items())])
         if any(d[0] < 0 for d in stages.values()):
             # A band left empty forgets its bounds, so stays added later set them afresh.
             months = sorted({k[0] for k, d in stages.items() if d[0] < 0})
-            session.execute(delete(StageTimeRollupRow).where(
+            connection.execute(delete(StageTimeRollupRow).where(
                 StageTimeRollupRow.month.in_(months), StageTimeRollupRow.spans <= 0))
 
 
