@@ -7,6 +7,7 @@ from temporalio.common import RetryPolicy
 
 from domain.models import LedgerEntry
 from domain.whistles import WhistleEntry
+from ledger.group_commit import GroupCommit
 from ledger.repository import Ledger
 from runtime.logging import get_logger
 
@@ -20,15 +21,17 @@ LEDGER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
 
 class LedgerActivities:
     """Projects each case and whistle transition, with the notifications it causes, into the
-    SQL ledger. Synchronous: run on a thread pool."""
+    SQL ledger. Synchronous: run on a thread pool, where case entries that arrive together are
+    committed together."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
+        self._case_entries = GroupCommit(ledger.record_many)
 
     @activity.defn(name="record_case_event")
     def record(self, entry: LedgerEntry) -> None:
         with _logged(entry.event, to_stage=entry.event.to_stage.value):
-            self._ledger.record(entry)
+            self._case_entries.write(entry)
 
     @activity.defn(name="record_whistle_event")
     def record_whistle(self, entry: WhistleEntry) -> None:

@@ -46,7 +46,7 @@ def summarise(name: str, path: Path, top: int = 12) -> None:
     leaves: Counter = Counter()
     own: Counter = Counter()
     total = 0
-    for line in path.read_text().splitlines():
+    for line in _samples(path):
         stack, _, count = line.rpartition(" ")
         n = int(count)
         frames = stack.split(";")
@@ -61,3 +61,16 @@ def summarise(name: str, path: Path, top: int = 12) -> None:
     print("   the project's own functions, time spent under each:")
     for frame, n in own.most_common(top):
         print(f"   {100 * n / max(total, 1):5.1f}%  {frame}")
+
+
+def _samples(path: Path) -> Iterator[str]:
+    """The lines of a collapsed-stack file, each ending in its count; a frame's name may hold a
+    newline (a SQL statement's text does), which splits its stack over several lines."""
+    pending = ""
+    for line in path.read_text().splitlines():
+        pending += line
+        if pending.rpartition(" ")[2].isdigit():
+            yield pending
+            pending = ""
+        else:
+            pending += " "

@@ -6,7 +6,7 @@ Its notifications go to the outbox in the same transaction, keyed by their event
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
@@ -47,39 +47,54 @@ class Ledger:
     def record(self, entry: LedgerEntry, start: CaseIntake | None = None) -> None:
         """Write one entry. With `start`, the case's workflow is owed a start: noted in the same
         transaction (runtime.cases.record_and_start), until `case_started`."""
-        event, case = _event_values(entry.event), _case_values(entry.state)
         with self._writing() as connection:
-            if start is not None:
-                connection.execute(self._new_only(CaseStartRow, ("case_id",)), dict(
-                    case_id=start.case_id, intake=start.model_dump(mode="json"),
-                    recorded_at=datetime.now(timezone.utc)))
-            if self.engine.dialect.name == "postgresql":
-                # One writer per case at a time, so the roll-up difference below is taken
-                # against what no concurrent write of the same case is changing.
-                connection.execute(select(func.pg_advisory_xact_lock(
-                    func.hashtext(entry.event.case_id))))
-            # A write first: on SQLite it takes the database's write lock before the reads.
-            connection.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
-            before = after = rollups.read_facts(connection, entry.event.case_id)
-            if self._advance(connection, CaseRow, case, ["case_id"]):
-                after = rollups.facts_of(case)
-                self._replace(connection, CaseStateRow, [dict(
-                    case_id=case["case_id"], last_seq=case["last_seq"],
-                    state=entry.state.model_dump(mode="json"))], ["case_id"])
-                self._replace(connection, CaseStepRow, _step_values(entry.state),
-                              ["case_id", "position"])
-            span = _span_values(entry)
-            added = None
-            if span and connection.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
-                                                       returning="seq"), span).first():
-                added = (span["seq"], (span["stage"], span["bucket"], span["seconds"]))
-            rollups.add(connection, self._insert,
-                        rollups.change(connection, entry.event.case_id, before, after, added))
-            # Same transaction: a notification is stored exactly when its event is. Hotline
-            # callbacks are derived here, not in the workflow, so recorded histories replay as
-            # they are and a rebuild recreates them too.
-            outbox.add(connection, entry.notifications + hotline.callbacks(connection, entry),
-                       self._insert)
+            rollups.add(connection, self._insert, self._record(connection, entry, start))
+
+    def record_many(self, entries: Sequence[LedgerEntry]) -> None:
+        """Write entries in one transaction (all of them or, on an error, none), their roll-up
+        changes added up first: entries written together mostly touch the same rows."""
+        with self._writing() as connection:
+            # In case order: on PostgreSQL each case's lock is held until the commit, and two
+            # batches taking them in the same order do not deadlock.
+            changes = [self._record(connection, entry)
+                       for entry in sorted(entries, key=lambda e: (e.event.case_id, e.event.seq))]
+            rollups.add(connection, self._insert, rollups.combined(changes))
+
+    def _record(self, connection: Connection, entry: LedgerEntry,
+                start: CaseIntake | None = None) -> rollups.Change:
+        """Write one entry's rows; what it changes in the roll-ups is returned, for the caller
+        to add."""
+        event, case = _event_values(entry.event), _case_values(entry.state)
+        if start is not None:
+            connection.execute(self._new_only(CaseStartRow, ("case_id",)), dict(
+                case_id=start.case_id, intake=start.model_dump(mode="json"),
+                recorded_at=datetime.now(timezone.utc)))
+        if self.engine.dialect.name == "postgresql":
+            # One writer per case at a time, so the roll-up difference below is taken
+            # against what no concurrent write of the same case is changing.
+            connection.execute(select(func.pg_advisory_xact_lock(
+                func.hashtext(entry.event.case_id))))
+        # A write first: on SQLite it takes the database's write lock before the reads.
+        connection.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
+        before = after = rollups.read_facts(connection, entry.event.case_id)
+        if self._advance(connection, CaseRow, case, ["case_id"]):
+            after = rollups.facts_of(case)
+            self._replace(connection, CaseStateRow, [dict(
+                case_id=case["case_id"], last_seq=case["last_seq"],
+                state=entry.state.model_dump(mode="json"))], ["case_id"])
+            self._replace(connection, CaseStepRow, _step_values(entry.state),
+                          ["case_id", "position"])
+        span = _span_values(entry)
+        added = None
+        if span and connection.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
+                                                   returning="seq"), span).first():
+            added = (span["seq"], (span["stage"], span["bucket"], span["seconds"]))
+        # Same transaction: a notification is stored exactly when its event is. Hotline
+        # callbacks are derived here, not in the workflow, so recorded histories replay as
+        # they are and a rebuild recreates them too.
+        outbox.add(connection, entry.notifications + hotline.callbacks(connection, entry),
+                   self._insert)
+        return rollups.change(connection, entry.event.case_id, before, after, added)
 
     def case_started(self, case_id: str) -> None:
         with self._writing() as connection:

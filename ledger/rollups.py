@@ -42,6 +42,8 @@ _SATISFIED = frozenset(r.value for r in SATISFIED_RATINGS)
 Key = tuple[str, str, str, str, str]                 # month, scope, its value, dim, value
 StageKey = tuple[str, str, str, str, str, str, int]  # … stage, bucket
 Span = tuple[str, int, float]              # stage, bucket, seconds
+# What a write adds: counts per key; per key, stage and band [stays, µs, min, max seconds].
+Change = tuple[dict[Key, list[int]], dict[StageKey, list]]
 
 
 def bucket(seconds: float) -> int:
@@ -170,7 +172,7 @@ def read_facts(connection: Connection, case_id: str) -> dict | None:
 
 
 def change(connection: Connection, case_id: str, before: Mapping | None, after: Mapping | None,
-           added: tuple[int, Span] | None):
+           added: tuple[int, Span] | None) -> Change:
     """What a write adds to the roll-ups: the case's facts went from `before` to `after`, and
     its stays gained `added` (its seq and the stay, already stored). A case that keeps its keys
     and its validity changes its counts under the same keys and adds the new stay there; its
@@ -195,6 +197,38 @@ def change(connection: Connection, case_id: str, before: Mapping | None, after: 
     return difference(contribution(before, earlier), contribution(after, spans))
 
 
+def combined(changes: Iterable[Change]) -> Change:
+    """Several writes' changes as one: counts added up, and a band's stays and microseconds
+    added up with the widest bounds any of them offers. A band that one write empties and
+    another refills keeps its earlier bounds too: wider than a rebuild's, as bounds kept through
+    departures already are, and never outside the band."""
+    counts: dict[Key, list[int]] = {}
+    stages: dict[StageKey, list] = {}
+    for write_counts, write_stages in changes:
+        for key, delta in write_counts.items():
+            found = counts.get(key)
+            counts[key] = list(delta) if found is None else [a + b for a, b in zip(found, delta)]
+        for key, band in write_stages.items():
+            found = stages.get(key)
+            if found is None:
+                stages[key] = list(band)
+            else:
+                found[0] += band[0]
+                found[1] += band[1]
+                found[2] = _lowest(found[2], band[2])
+                found[3] = _highest(found[3], band[3])
+    return ({key: delta for key, delta in counts.items() if any(delta)},
+            {key: band for key, band in stages.items() if band[0] or band[1]})
+
+
+def _lowest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _highest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def facts_of(values: Mapping) -> dict:
     return {column: values[column] for column in FACT_COLUMNS}
 
@@ -217,7 +251,7 @@ def _upserts(insert: Callable) -> tuple:
     return found
 
 
-def add(connection: Connection, insert: Callable, change) -> None:
+def add(connection: Connection, insert: Callable, change: Change) -> None:
     """Add a difference to the roll-ups, in key order (so two writers take row locks in the
     same order and never deadlock)."""
     counts, stages = change

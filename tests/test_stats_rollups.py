@@ -94,6 +94,29 @@ def test_entries_late_and_twice_give_the_same_rollups(any_ledger, catalog):
     assert shuffled[0][("2026-11", "all", "", "all", "")][0] == 12
 
 
+def test_entries_written_in_batches_give_the_same_rollups(any_ledger, catalog):
+    """The worker commits entries that arrive together in one transaction, their roll-up
+    changes added up (ledger.group_commit): batches of any size, a case's entries out of order
+    or twice within one batch, give what writing them one by one gives."""
+    capture = Capture()
+    tell_stories(capture, catalog)
+    entries = capture.entries + random.Random(3).sample(capture.entries, 40)
+    random.Random(5).shuffle(entries)
+    sizes = random.Random(9)
+    while entries:
+        size = sizes.randint(1, 16)
+        any_ledger.record_many(entries[:size])
+        entries = entries[size:]
+    for entry in capture.whistle_entries:
+        any_ledger.record_whistle(entry)
+    batched = tables(any_ledger)
+    assert_same_rollups(batched, rebuilt(any_ledger))
+    assert batched[0][("2026-11", "all", "", "all", "")][0] == 12
+    latest = {e.event.case_id: e for e in sorted(capture.entries, key=lambda e: e.event.seq)}
+    for case_id, entry in latest.items():
+        assert any_ledger.case(case_id) == entry.state
+
+
 def test_rollups_give_the_figures_read_from_the_cases(told):  # noqa: F811
     periods = [NOVEMBER, (lhasa(10, 1), lhasa(12, 1)), (lhasa(10, 31, 12), lhasa(12, 1, 8)),
                (lhasa(9, 1), lhasa(1, 1, year=2027))]
