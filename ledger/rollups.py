@@ -197,11 +197,14 @@ def change(connection: Connection, case_id: str, before: Mapping | None, after: 
     return difference(contribution(before, earlier), contribution(after, spans))
 
 
-def combined(changes: Iterable[Change]) -> Change:
+def combined(changes: Sequence[Change]) -> Change:
     """Several writes' changes as one: counts added up, and a band's stays and microseconds
     added up with the widest bounds any of them offers. A band that one write empties and
     another refills keeps its earlier bounds too: wider than a rebuild's, as bounds kept through
     departures already are, and never outside the band."""
+    if len(changes) == 1:
+        # A writer alone, the usual case: nothing to add up.
+        return changes[0]
     counts: dict[Key, list[int]] = {}
     stages: dict[StageKey, list] = {}
     for write_counts, write_stages in changes:

@@ -36,6 +36,14 @@ class Capture:
         self.whistle_entries.append(entry)
 
 
+def late_and_twice(entries: list, seed: int) -> list:
+    """The entries with 40 of them repeated, in a shuffled order: as a worker's retries and
+    concurrent writes deliver them."""
+    delivered = entries + random.Random(seed).sample(entries, 40)
+    random.Random(seed + 1).shuffle(delivered)
+    return delivered
+
+
 def tables(ledger) -> tuple[dict, dict]:
     """Both roll-ups as {key: figures}, leaving out rows every case has left."""
     with ledger.engine.connect() as conn:
@@ -83,9 +91,7 @@ def test_entries_late_and_twice_give_the_same_rollups(any_ledger, catalog):
     and the roll-ups end up as if each came once, in order."""
     capture = Capture()
     tell_stories(capture, catalog)
-    entries = capture.entries + random.Random(7).sample(capture.entries, 40)
-    random.Random(11).shuffle(entries)
-    for entry in entries:
+    for entry in late_and_twice(capture.entries, seed=7):
         any_ledger.record(entry)
     for entry in capture.whistle_entries:
         any_ledger.record_whistle(entry)
@@ -100,8 +106,7 @@ def test_entries_written_in_batches_give_the_same_rollups(any_ledger, catalog):
     or twice within one batch, give what writing them one by one gives."""
     capture = Capture()
     tell_stories(capture, catalog)
-    entries = capture.entries + random.Random(3).sample(capture.entries, 40)
-    random.Random(5).shuffle(entries)
+    entries = late_and_twice(capture.entries, seed=3)
     sizes = random.Random(9)
     while entries:
         size = sizes.randint(1, 16)
