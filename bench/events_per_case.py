@@ -27,7 +27,6 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
@@ -39,7 +38,7 @@ from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from runtime.devserver import installed_binary
 from runtime.scripts import run_and_exit
-from runtime.temporal import register_search_attributes
+from runtime.temporal import data_converter, register_search_attributes
 from runtime.worker import build_worker
 from workflows import search_attributes
 from runtime.cases import record_and_start
@@ -179,7 +178,7 @@ async def time_skipping_run(ledger: Ledger, executor: ThreadPoolExecutor,
     run = Run("time_skipping")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter)
+        data_converter=data_converter)
     try:
         await register_search_attributes(env.client)
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):
@@ -222,7 +221,7 @@ async def dev_server_run(ledger: Ledger, executor: ThreadPoolExecutor, policy: C
     run = Run("dev_server")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"), namespace="bihuan",
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         search_attributes=list(search_attributes.ALL_KEYS))
     try:
         async with build_worker(env.client, TASK_QUEUE, ledger, executor):

@@ -27,7 +27,6 @@ from pathlib import Path
 from threading import Thread
 
 import httpx
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import mint_token
@@ -45,6 +44,7 @@ from ledger.repository import Ledger
 from notifications.relay import OutboxRelay, RetryPolicy
 from notifications.webhook import WebhookSender
 from runtime.devserver import installed_binary
+from runtime.temporal import data_converter
 from runtime.worker import build_worker
 from workflows import search_attributes
 
@@ -122,7 +122,7 @@ async def main(open_cases: int) -> int:
         settings = Settings(task_queue="bench-hotline", action_timeout_seconds=30)
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=installed_binary("temporal"), namespace="bihuan",
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter,
             search_attributes=list(search_attributes.ALL_KEYS))
         try:
             async with build_worker(env.client, settings.task_queue, ledger, executor):

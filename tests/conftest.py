@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import text
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -20,7 +19,7 @@ from ledger.migrate import upgrade
 from ledger.repository import Ledger
 from notifications.webhook import WebhookSender
 from runtime.devserver import installed_binary
-from runtime.temporal import register_search_attributes
+from runtime.temporal import data_converter, register_search_attributes
 from runtime.worker import build_worker
 from tests.webhook_receiver import SECRET, Receiver
 from workflows import search_attributes
@@ -79,7 +78,7 @@ def postgres_ledger() -> Iterator[Ledger]:
 async def start_time_skipping_env() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter)
+        data_converter=data_converter)
     await register_search_attributes(env.client)
     return env
 
@@ -117,7 +116,7 @@ async def own_time_env():
 async def start_dev_env() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"), namespace="bihuan",
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         search_attributes=list(search_attributes.ALL_KEYS))
 
 

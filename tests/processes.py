@@ -168,14 +168,14 @@ class SqliteLock:
 async def assert_ledger_matches_workflow(client: Client, ledger, case_id: str) -> None:
     """The ledger holds exactly what the case's workflow (every run of it) handed over: each
     event once, in order, the case row at the newest state, and each notification once."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from runtime.temporal import data_converter
     from temporalio.worker import Replayer
 
     from ledger.rebuild import _CaptureInterceptor
     from runtime.worker import WORKFLOWS
 
     entries: list = []
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter,
                         interceptors=[_CaptureInterceptor(entries.append)])
     runs = [e async for e in client.list_workflows(f"WorkflowId = '{case_id}'")]
     for run in sorted(runs, key=lambda r: r.start_time):

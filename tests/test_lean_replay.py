@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from runtime.temporal import data_converter
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
 
@@ -41,6 +41,6 @@ async def test_a_history_recorded_before_still_replays(path: Path):
     history = WorkflowHistory.from_json(workflow_id, text)
     # A replay that meets a command the history does not hold raises here (nondeterminism).
     result = await Replayer(workflows=[CaseWorkflow, WhistleWorkflow],
-                            data_converter=pydantic_data_converter).replay_workflow(history)
+                            data_converter=data_converter).replay_workflow(history)
     assert result.replay_failure is None
     assert len(json.loads(text)["events"]) == len(history.events)

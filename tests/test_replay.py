@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from ledger.rebuild import _CaptureInterceptor
+from runtime.temporal import data_converter
 from runtime.worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -76,7 +76,7 @@ def load(path: Path) -> WorkflowHistory:
 
 async def replay(history: WorkflowHistory) -> list:
     caught: list = []
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter,
                         interceptors=[_CaptureInterceptor(caught.append)])
     await replayer.replay_workflow(history)
     return caught
