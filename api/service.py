@@ -211,7 +211,9 @@ class CaseService:
     async def _update(self, case_id: str, update, request_id: str):
         """Await an update, turning each way it can fail into the caller's answer."""
         try:
-            return await asyncio.wait_for(update, timeout=self.settings.action_timeout_seconds)
+            # A timeout scope, not wait_for: no task of its own for every request.
+            async with asyncio.timeout(self.settings.action_timeout_seconds):
+                return await update
         except WorkflowUpdateFailedError as err:
             raise _refusal(err.cause) from None
         except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):

@@ -1,14 +1,22 @@
 """The HTTP API end to end: FastAPI over a real Temporal dev server, worker and SQLite ledger."""
 
+import uuid
+
+import httpx
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 
+from api.main import create_app
+from api.service import CaseService
+from config.settings import Settings
 from domain.actions import ALLOWED_ROLES, WHISTLE_ACTIONS, Action
 from domain.roles import Role
+from runtime.worker import build_worker
 from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, act, bearer,
                               get, history, new_case, open_case, post_case, ticket)
 from tests.workflow_steps import settled
+
 
 async def test_a_case_goes_round_the_whole_loop_over_http(api):
     case = await open_case(api)
@@ -214,3 +222,26 @@ async def test_openapi_documents_every_action_with_chinese_examples(api):
             body = item["post"]["requestBody"]["content"]["application/json"]
             assert body["examples"]["example"]["value"]
             assert "Roles:" in item["post"]["description"]
+
+
+async def test_an_action_the_case_does_not_answer_in_time_is_pending_and_applied_once_when_repeated(
+        dev_env, ledger, catalog, executor):
+    # No worker polls this task queue at first: the case cannot answer the action.
+    settings = Settings(task_queue=f"api-pending-{uuid.uuid4().hex[:8]}",
+                        action_timeout_seconds=1)
+    service = CaseService(dev_env.client, ledger, catalog, settings)
+    transport = httpx.ASGITransport(app=create_app(settings, service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as api:
+        case_id = (await open_case(api))["case_id"]
+        pending = await act(api, case_id, "accept", {"note": "已签收"}, OFFICER, key="acc-1",
+                            expect=504)
+        assert pending["code"] == "action_pending"
+        assert pending["details"]["request_id"] == "acc-1"
+        assert "Idempotency-Key" in pending["message"]
+        async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
+            again = await act(api, case_id, "accept", {"note": "已签收"}, OFFICER, key="acc-1")
+            repeated = await act(api, case_id, "accept", {"note": "已签收"}, OFFICER,
+                                 key="acc-1")
+        assert again["to_stage"] == repeated["to_stage"] == "rectifying"
+        assert again["seq"] == repeated["seq"] == 2
+    assert [e.action.value for e in ledger.history(case_id)] == ["open", "accept"]
