@@ -39,7 +39,10 @@ def configure(level: str = "INFO", json: bool = False, stream: TextIO | None = N
     renderer = (structlog.processors.JSONRenderer(ensure_ascii=False) if json
                 else structlog.dev.ConsoleRenderer())
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A line below the level is dropped before anything is added to it: the API and the
+        # worker log every request and ledger write at INFO.
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
