@@ -18,6 +18,7 @@ from domain.actions import Action
 from domain.models import CaseEvent, CaseIntake, CaseState, LedgerEntry
 from domain.whistles import WhistleEntry, WhistleEvent, WhistleState
 from ledger import hotline, outbox, rollups
+from ledger.prepared import Prepared
 from ledger.tables import (STAGE_TIME_COLUMNS, CaseEventRow, CaseRow, CaseStartRow, CaseStateRow,
                            CaseStepRow, StageSpanRow, WhistleEventRow, WhistleRow,
                            WhistleSummonsRow)
@@ -36,7 +37,7 @@ class Ledger:
         self._insert = _INSERT[engine.dialect.name]
         # Statements built once and executed with parameters: building one per write (values,
         # the excluded alias) cost more than the write itself, and compiled forms are reused.
-        self._statements: dict[tuple, object] = {}
+        self._statements: dict[tuple, Prepared] = {}
         # SQLite takes one writer at a time. Writers of this process queue here and the next
         # starts as soon as one commits; left to SQLite, they sleep and poll (tails of seconds
         # with many cases writing at once).
@@ -66,7 +67,7 @@ class Ledger:
         to add."""
         event, case = _event_values(entry.event), _case_values(entry.state)
         if start is not None:
-            connection.execute(self._new_only(CaseStartRow, ("case_id",)), dict(
+            self._new_only(CaseStartRow, ("case_id",)).run(connection, dict(
                 case_id=start.case_id, intake=start.model_dump(mode="json"),
                 recorded_at=datetime.now(timezone.utc)))
         if self.engine.dialect.name == "postgresql":
@@ -75,7 +76,7 @@ class Ledger:
             connection.execute(select(func.pg_advisory_xact_lock(
                 func.hashtext(entry.event.case_id))))
         # A write first: on SQLite it takes the database's write lock before the reads.
-        connection.execute(self._new_only(CaseEventRow, ("case_id", "seq")), event)
+        self._new_only(CaseEventRow, ("case_id", "seq")).run(connection, event)
         before = after = rollups.read_facts(connection, entry.event.case_id)
         if self._advance(connection, CaseRow, case, ["case_id"]):
             after = rollups.facts_of(case)
@@ -86,8 +87,8 @@ class Ledger:
                           ["case_id", "position"])
         span = _span_values(entry)
         added = None
-        if span and connection.execute(self._new_only(StageSpanRow, ("case_id", "seq"),
-                                                   returning="seq"), span).first():
+        if span and self._new_only(StageSpanRow, ("case_id", "seq"),
+                                   returning="seq").run(connection, span):
             added = (span["seq"], (span["stage"], span["bucket"], span["seconds"]))
         # Same transaction: a notification is stored exactly when its event is. Hotline
         # callbacks are derived here, not in the workflow, so recorded histories replay as
@@ -123,16 +124,17 @@ class Ledger:
     def _advance(self, connection: Connection, table, values: dict, keys: list[str]) -> bool:
         """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read
         from RETURNING: rowcount is -1 through the ORM on PostgreSQL."""
-        return connection.execute(self._upsert(table, tuple(values), tuple(keys), advance=True),
-                               values).first() is not None
+        return bool(self._upsert(table, tuple(values), tuple(keys), advance=True).run(
+            connection, values))
 
     def _replace(self, connection: Connection, table, rows: list[dict], keys: list[str]) -> None:
         """Insert or overwrite rows, in one round trip."""
         if not rows:
             return
-        connection.execute(self._upsert(table, tuple(rows[0]), tuple(keys), advance=False), rows)
+        self._upsert(table, tuple(rows[0]), tuple(keys), advance=False).run(connection, rows)
 
-    def _upsert(self, table, columns: tuple[str, ...], keys: tuple[str, ...], advance: bool):
+    def _upsert(self, table, columns: tuple[str, ...], keys: tuple[str, ...],
+                advance: bool) -> Prepared:
         cache_key = (table.__tablename__, columns, keys, advance)
         statement = self._statements.get(cache_key)
         if statement is None:
@@ -144,10 +146,10 @@ class Ledger:
                 where=t.c.last_seq < insert.excluded.last_seq if advance else None)
             if advance:
                 statement = statement.returning(t.c.last_seq)
-            self._statements[cache_key] = statement
+            statement = self._statements[cache_key] = Prepared(statement)
         return statement
 
-    def _new_only(self, table, keys: tuple[str, ...], returning: str | None = None):
+    def _new_only(self, table, keys: tuple[str, ...], returning: str | None = None) -> Prepared:
         """Insert unless a row with these keys exists; with `returning`, that column of the row
         inserted, none when it existed."""
         cache_key = (table.__tablename__, keys, returning)
@@ -157,15 +159,14 @@ class Ledger:
                 index_elements=list(keys))
             if returning:
                 statement = statement.returning(table.__table__.c[returning])
-            self._statements[cache_key] = statement
+            statement = self._statements[cache_key] = Prepared(statement)
         return statement
 
     def record_whistle(self, entry: WhistleEntry) -> None:
         """A whistle's event, its record and its departments' rows; idempotent like `record`."""
         e, w = entry.event, entry.state
         with self._writing() as connection:
-            connection.execute(self._new_only(WhistleEventRow,
-                                              ("case_id", "whistle_no", "seq")), dict(
+            self._new_only(WhistleEventRow, ("case_id", "whistle_no", "seq")).run(connection, dict(
                 case_id=e.case_id, whistle_no=e.whistle_no, seq=e.seq, request_id=e.request_id,
                 action=e.action.value, department=e.department, occurred_at=e.occurred_at,
                 note=e.note, evidence=e.evidence, payload=e.payload,

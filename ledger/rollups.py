@@ -25,6 +25,7 @@ from sqlalchemy import Connection, bindparam, case, delete, func, insert, null, 
 
 from domain.calendar import LHASA
 from domain.models import SATISFIED_RATINGS
+from ledger.prepared import Prepared
 from ledger.tables import (ROLLUP_COUNTS, CaseRow, StageSpanRow, StageTimeRollupRow,
                            StatsRollupRow)
 
@@ -236,7 +237,7 @@ def facts_of(values: Mapping) -> dict:
     return {column: values[column] for column in FACT_COLUMNS}
 
 
-def _upserts(insert: Callable) -> tuple:
+def _upserts(insert: Callable) -> tuple[Prepared, Prepared]:
     found = _UPSERTS.get(insert)
     if found is None:
         counts = insert(StatsRollupRow.__table__)
@@ -250,7 +251,7 @@ def _upserts(insert: Callable) -> tuple:
             set_={"spans": t.spans + new.spans, "micros": t.micros + new.micros,
                   "min_seconds": _bound(t.min_seconds, new.min_seconds, lambda a, b: a < b),
                   "max_seconds": _bound(t.max_seconds, new.max_seconds, lambda a, b: a > b)})
-        found = _UPSERTS[insert] = (counts, bands)
+        found = _UPSERTS[insert] = (Prepared(counts), Prepared(bands))
     return found
 
 
@@ -262,10 +263,10 @@ def add(connection: Connection, insert: Callable, change: Change) -> None:
         return
     counts_upsert, bands_upsert = _upserts(insert)
     if counts:
-        connection.execute(counts_upsert,
-                           [_count_row(k, delta) for k, delta in sorted(counts.items())])
+        counts_upsert.run(connection,
+                          [_count_row(k, delta) for k, delta in sorted(counts.items())])
     if stages:
-        connection.execute(bands_upsert, [_band_row(k, d) for k, d in sorted(stages.items())])
+        bands_upsert.run(connection, [_band_row(k, d) for k, d in sorted(stages.items())])
         if any(d[0] < 0 for d in stages.values()):
             # A band left empty forgets its bounds, so stays added later set them afresh.
             months = sorted({k[0] for k, d in stages.items() if d[0] < 0})
