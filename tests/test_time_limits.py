@@ -87,7 +87,9 @@ async def test_accept_limit_set_friday_evening_reminds_and_expires_on_monday(
     await skip_to(time_env, at(monday, 11, 13))
     assert actions(ledger, handle) == ["open", "remind"]
     reminder = ledger.history(handle.id)[-1]
-    assert near(reminder.occurred_at, at(monday, 11, 12))
+    # Once seen 1.04 s late in a full run: an alarm that rings a hair before its moment finds
+    # nothing due yet and is set again, for its 1 s minimum (workflows.shared.Alarm).
+    assert abs(reminder.occurred_at - at(monday, 11, 12)) < timedelta(seconds=2)
     assert not (await state(handle)).overdue and not await overdue_attribute(handle)
 
     await skip_to(time_env, at(monday, 12, 1))
