@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.sql import Executable
 
-_Compiled = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...], bool]
+# The SQL text, and what turns a row of parameters into the driver's.
+_Compiled = tuple[str, Callable[[Mapping[str, Any]], tuple | dict]]
 
 
 class Prepared:
@@ -27,8 +28,7 @@ class Prepared:
         several (executemany; nothing returned)."""
         many = not isinstance(params, Mapping)
         first = params[0] if many else params
-        sql, names, processors, positional = self._compile(connection, tuple(first))
-        convert = _converter(names, processors, positional)
+        sql, convert = self._compile(connection, tuple(first))
         cursor = connection.connection.cursor()
         try:
             if many:
@@ -53,15 +53,16 @@ class Prepared:
                     or compiled.post_compile_params:
                 raise ValueError(f"statement needs parameters it cannot be given here: "
                                  f"{sorted(unknown) or 'escaped or expanded names'}")
+            # The processors SQLAlchemy applies itself: a private attribute, so
+            # tests/test_prepared.py holds what they write to what SQLAlchemy writes.
             processors = compiled._bind_processors
-            found = (compiled.string, names, tuple(processors.get(n) for n in names), positional)
-            self._compiled[key] = found
+            found = self._compiled[key] = (compiled.string, _converter(
+                tuple((n, processors.get(n)) for n in names), positional))
         return found
 
 
-def _converter(names: tuple[str, ...], processors: tuple, positional: bool
+def _converter(pairs: tuple[tuple[str, Callable | None], ...], positional: bool
                ) -> Callable[[Mapping[str, Any]], tuple | dict]:
-    pairs = tuple(zip(names, processors))
     if positional:
         return lambda row: tuple(row[n] if p is None else p(row[n]) for n, p in pairs)
     return lambda row: {n: row[n] if p is None else p(row[n]) for n, p in pairs}
