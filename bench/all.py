@@ -1,9 +1,9 @@
 """`make bench`: the benchmarks with small defaults, one after the other, then the table.
 
-    events_per_case.py                              history events of one ordinary case
-    ledger_writes.py --cases 200                    the ledger write of one action, alone
-    lifecycle.py --cases 100 --clients 20           the case loop over HTTP against the floor
-    idle_cases.py --cases 500 --cache 100           idle cases, a bounded cache, a sample closed
+    events_per_case.py                                history events of one ordinary case
+    ledger_writes.py --cases 200                      the ledger write of one action, alone
+    lifecycle.py --cases 100 --clients 20 --rounds 4  the case loop over HTTP against the floor
+    idle_cases.py --cases 500 --cache 100             idle cases, a bounded cache, a sample closed
 
 Each prints its own report; this prints their summary lines and target verdicts together at the
 end and exits non-zero if any of them did. Larger runs: call the scripts themselves.
@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ["events_per_case.py"],
     ["ledger_writes.py", "--cases", "200"],
-    ["lifecycle.py", "--cases", "100", "--clients", "20", "--single-cases", "10"],
+    ["lifecycle.py", "--cases", "100", "--clients", "20", "--single-cases", "10", "--rounds", "4"],
     ["idle_cases.py", "--cases", "500", "--cache", "100", "--sample", "10"],
 ]
 SUMMARY_PREFIXES = ("events_per_case ", "ledger_writes ", "lifecycle ", "idle_cases ")
