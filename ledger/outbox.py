@@ -10,11 +10,12 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, exists, func, literal, literal_column, select, update
+from sqlalchemy import Connection, Engine, exists, func, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from domain.models import Notification
+from ledger.prepared import Prepared
 from ledger.tables import OutboxCursorRow, OutboxDeliveryRow, OutboxRow, UTCDateTime
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -22,7 +23,7 @@ MAX_ERROR_CHARS = 500
 
 _INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # outbox.add's statement per dialect's insert construct: it runs in every ledger write.
-_ADDS: dict[Callable, object] = {}
+_ADDS: dict[Callable, Prepared] = {}
 # A literal, not a bound parameter: only then can PostgreSQL's cached generic plans (and SQLite)
 # prove the query matches the partial index ix_outbox_deliveries_due.
 _IS_PENDING = OutboxDeliveryRow.status == literal_column(f"'{PENDING}'")
@@ -32,7 +33,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def add(session: Session, notifications: list[Notification], insert: Callable) -> None:
+def add(connection: Connection, notifications: list[Notification], insert: Callable) -> None:
     """Store notifications in the caller's transaction; one already stored (same event_id) is
     left as it is. `insert` is the dialect's insert (sqlite.insert or postgresql.insert)."""
     if not notifications:
@@ -46,9 +47,9 @@ def add(session: Session, notifications: list[Notification], insert: Callable) -
     # number.
     statement = _ADDS.get(insert)
     if statement is None:
-        statement = _ADDS[insert] = insert(OutboxRow.__table__).on_conflict_do_nothing(
-            index_elements=["event_id"])
-    session.execute(statement, rows)
+        statement = _ADDS[insert] = Prepared(insert(OutboxRow.__table__).on_conflict_do_nothing(
+            index_elements=["event_id"]))
+    statement.run(connection, rows)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,11 @@ class Prepared:
             cursor.execute(sql, convert(params))
             # Read to the end: SQLite finishes a RETURNING statement only then.
             return cursor.fetchall() if cursor.description else []
+        except Exception as err:  # noqa: BLE001 - raised again, as SQLAlchemy raises it
+            # As for any statement: SQLAlchemy's exception types (the API answers 503 for a
+            # ledger that is away, the CLI names the ledger), and a lost connection is
+            # invalidated rather than handed out again.
+            connection._handle_dbapi_exception(err, sql, params, cursor, None)
         finally:
             cursor.close()
 

@@ -310,7 +310,7 @@ def test_a_notification_committed_late_is_still_fanned_out(catalog):
         box, url = Outbox(ledger.engine), "http://a.test/hook"
         late = notification("hotline-late")
         with Session(ledger.engine) as session, session.begin():
-            outbox.add(session, [late], postgresql.insert)
+            outbox.add(session.connection(), [late], postgresql.insert)
             (early,) = recorded(ledger, catalog)  # takes a higher id, commits first
             assert box.fan_out([url]) == 1
         assert box.fan_out([url]) == 1

@@ -6,9 +6,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import String, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ledger.db import make_engine
 from ledger.prepared import Prepared
 from ledger.tables import CaseStepRow, OutboxRow
+from tests.conftest import POSTGRES_URL, postgres_ledger
 
 INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # Not UTC: the ledger stores every moment in UTC and gives it back aware.
@@ -90,3 +93,35 @@ def test_a_statement_needing_a_parameter_it_is_not_given_is_refused_and_writes_n
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(CaseStepRow).where(
             CaseStepRow.case_id == "refused")).scalar() == 0
+
+
+def test_a_row_the_database_refuses_raises_sqlalchemys_error_and_writes_nothing(any_ledger):
+    engine = any_ledger.engine
+    statement = Prepared(INSERT[engine.dialect.name](CaseStepRow.__table__))
+    refused = steps("refused-row")
+    refused[1]["step"] = None  # NOT NULL
+    with pytest.raises(IntegrityError) as raised:
+        with engine.begin() as connection:
+            statement.run(connection, refused)
+    assert isinstance(raised.value.orig, engine.dialect.loaded_dbapi.IntegrityError)
+    assert read_steps(engine, "refused-row") == []
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_mid_write_is_invalidated_and_the_next_write_succeeds():
+    with postgres_ledger() as ledger:
+        engine, admin = ledger.engine, make_engine(POSTGRES_URL)
+        statement = Prepared(postgresql.insert(CaseStepRow.__table__))
+        try:
+            with pytest.raises(OperationalError) as raised:
+                with engine.begin() as connection:
+                    pid = connection.execute(select(func.pg_backend_pid())).scalar()
+                    with admin.begin() as other:
+                        other.execute(select(func.pg_terminate_backend(pid)))
+                    statement.run(connection, steps("lost"))
+            assert raised.value.connection_invalidated
+            with engine.begin() as connection:
+                statement.run(connection, steps("after"))
+        finally:
+            admin.dispose()
+        assert read_steps(engine, "lost") == [] and len(read_steps(engine, "after")) == 2
