@@ -113,13 +113,13 @@ def test_a_connection_lost_mid_write_is_invalidated_and_the_next_write_succeeds(
         engine, admin = ledger.engine, make_engine(POSTGRES_URL)
         statement = Prepared(postgresql.insert(CaseStepRow.__table__))
         try:
-            with pytest.raises(OperationalError) as raised:
-                with engine.begin() as connection:
-                    pid = connection.execute(select(func.pg_backend_pid())).scalar()
-                    with admin.begin() as other:
-                        other.execute(select(func.pg_terminate_backend(pid)))
+            with engine.connect() as connection:
+                pid = connection.execute(select(func.pg_backend_pid())).scalar()
+                with admin.begin() as other:
+                    other.execute(select(func.pg_terminate_backend(pid)))
+                with pytest.raises(OperationalError) as raised:
                     statement.run(connection, steps("lost"))
-            assert raised.value.connection_invalidated
+                assert raised.value.connection_invalidated and connection.invalidated
             with engine.begin() as connection:
                 statement.run(connection, steps("after"))
         finally:
