@@ -224,7 +224,7 @@ async def test_openapi_documents_every_action_with_chinese_examples(api):
             assert "Roles:" in item["post"]["description"]
 
 
-async def test_an_action_the_case_does_not_answer_in_time_is_pending_and_applied_once_when_repeated(
+async def test_an_action_not_answered_in_time_is_pending_and_applied_once_when_repeated(
         dev_env, ledger, catalog, executor):
     # No worker polls this task queue at first: the case cannot answer the action.
     settings = Settings(task_queue=f"api-pending-{uuid.uuid4().hex[:8]}",
