@@ -122,8 +122,8 @@ class Ledger:
             yield connection
 
     def _advance(self, connection: Connection, table, values: dict, keys: list[str]) -> bool:
-        """Insert the row, or overwrite it only with a newer last_seq; whether it moved. Read
-        from RETURNING: rowcount is -1 through the ORM on PostgreSQL."""
+        """Insert the row, or overwrite it only with a newer last_seq; whether it moved, read
+        from RETURNING (the same on both databases, where an upsert's rowcount is not)."""
         return bool(self._upsert(table, tuple(values), tuple(keys), advance=True).run(
             connection, values))
 

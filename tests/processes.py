@@ -168,10 +168,10 @@ class SqliteLock:
 async def assert_ledger_matches_workflow(client: Client, ledger, case_id: str) -> None:
     """The ledger holds exactly what the case's workflow (every run of it) handed over: each
     event once, in order, the case row at the newest state, and each notification once."""
-    from runtime.temporal import data_converter
     from temporalio.worker import Replayer
 
     from ledger.rebuild import _CaptureInterceptor
+    from runtime.temporal import data_converter
     from runtime.worker import WORKFLOWS
 
     entries: list = []

@@ -5,15 +5,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import String, bindparam, cast, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledger.db import make_engine
 from ledger.prepared import Prepared
+from ledger.repository import _INSERT as INSERT
 from ledger.tables import CaseStepRow, OutboxRow
 from tests.conftest import POSTGRES_URL, postgres_ledger
 
-INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # Not UTC: the ledger stores every moment in UTC and gives it back aware.
 LHASA = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=LHASA)
