@@ -61,17 +61,43 @@ class DevServer:
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.settings = Settings(data_dir=directory, temporal_address=f"127.0.0.1:{free_port()}",
+        self.directory = directory
+        self.log = directory / "temporal.log"
+        self.proc: subprocess.Popen | None = None
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        self.settings = Settings(data_dir=self.directory,
+                                 temporal_address=f"127.0.0.1:{free_port()}",
                                  temporal_ui_port=free_port())
         self.address = self.settings.temporal_address
-        self.proc: subprocess.Popen | None = None
 
     async def start(self) -> Client:
-        self.proc = subprocess.Popen(server_command(self.settings), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        """A port is free when picked, not reserved: a first start whose port another process
+        took meanwhile tries fresh ones. A restart keeps its address, as clients expect."""
+        first = self.proc is None
+        for _ in range(3):
+            try:
+                return await self._start()
+            except PortTaken:
+                if not first:
+                    raise
+                self._pick_ports()
+        raise AssertionError("the Temporal dev server found no free ports:\n"
+                             + self.log.read_text(errors="replace")[-2000:])
+
+    async def _start(self) -> Client:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(server_command(self.settings), stdout=out,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
-            assert self.proc.poll() is None, "the Temporal dev server exited"
+            if self.proc.poll() is not None:
+                said = self.log.read_bytes()[offset:].decode(errors="replace")
+                if "address already in use" in said:
+                    raise PortTaken(said)
+                raise AssertionError(f"the Temporal dev server exited:\n{said[-2000:]}")
             try:
                 return await connect(self.settings)
             except Exception:  # noqa: BLE001 - not up yet
@@ -82,6 +108,10 @@ class DevServer:
     def stop(self) -> None:
         if self.proc:
             stop(self.proc, signal.SIGINT)
+
+
+class PortTaken(Exception):
+    pass
 
 
 class TcpProxy:
