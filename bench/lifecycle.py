@@ -86,6 +86,8 @@ class Phase:
     ids: dict[int, str] = field(default_factory=dict)
     # Process → CPU seconds used during the phase.
     cpu: dict[str, float] = field(default_factory=dict)
+    # "first queued", "first run", "later queued", "later run" → seconds, from sampled histories.
+    task_waits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def steps(self) -> int:
@@ -268,6 +270,28 @@ async def ordinary_case_events(client: Client, phase: Phase,
     return len(events), sum(event.ByteSize() for event in events)
 
 
+async def sample_task_waits(client: Client, phase: Phase, sample: int = 80) -> None:
+    """Where a case's time goes on the server, from the histories of `sample` cases: how long
+    each workflow task was queued (scheduled → started) and how long it took to answer (started
+    → completed: the worker, with its local activity, and the way there and back). A case's
+    first task is reported apart: it reaches matching through the history service's transfer
+    queue, while an update's task goes straight to the worker that has the case cached."""
+    ids = sorted(phase.ids)
+    for i in ids[::max(1, len(ids) // sample)]:
+        events = (await client.get_workflow_handle(phase.ids[i]).fetch_history()).events
+        first, scheduled, started = True, None, None
+        for event in events:
+            at = event.event_time.ToMicroseconds() / 1e6
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                scheduled = at
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started = at
+                phase.task_waits["first queued" if first else "later queued"].append(at - scheduled)
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                phase.task_waits["first run" if first else "later run"].append(at - started)
+                first = False
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f}"
 
@@ -286,6 +310,12 @@ def print_phase(phase: Phase) -> None:
     for kind, values in rows:
         print(f"   {kind:<24}{len(values):7d}{ms(percentile(values, .5)):>9}"
               f"{ms(percentile(values, .95)):>9}{ms(percentile(values, .99)):>9}")
+    if phase.task_waits:
+        waits = {k: "/".join(f"{percentile(v, q) * 1000:.0f}" for q in (.5, .95))
+                 for k, v in phase.task_waits.items()}
+        print(f"   workflow tasks, p50/p95 ms: a case's first queued {waits['first queued']}, "
+              f"started→completed {waits['first run']}; later ones queued "
+              f"{waits['later queued']}, started→completed {waits['later run']}")
     if phase.ledger_lags:
         print(f"   ledger row current after the answer: max {max(phase.ledger_lags) * 1000:.1f} ms"
               f" over {len(phase.ledger_lags)} actions")
@@ -341,6 +371,8 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
             for turn in turns if n % 2 == 0 else reversed(turns):
                 await turn()
     events, size = await ordinary_case_events(client, bihuan, sequence)
+    for phase in (floor, bihuan):
+        await sample_task_waits(client, phase)
     floor_events, floor_size = await ordinary_case_events(client, floor)
     rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
 
