@@ -24,10 +24,20 @@ def temporal_binary() -> str:
     return installed_binary("temporal")
 
 
+# The server writes every workflow task to its one SQLite file, one write at a time, and every
+# case waits in that queue. Left to itself the file keeps a rollback journal: a file created,
+# synced and deleted around each write. A write-ahead log with a sync at every commit is as
+# durable (a commit survives a power cut) and took the server 30 % less CPU a step, and the
+# whole case loop 37-50 % more steps a second (bench/README.md). The mode is kept in the file,
+# so a data directory made before is converted on its next start.
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
+
+
 def server_command(settings: Settings) -> list[str]:
     host, port = settings.temporal_address.rsplit(":", 1)
     return [temporal_binary(), "server", "start-dev",
             "--db-filename", str(settings.temporal_db_file),
+            *(flag for pragma in SQLITE_PRAGMAS for flag in ("--sqlite-pragma", pragma)),
             "--ip", host, "--port", port, "--ui-port", str(settings.temporal_ui_port),
             "--namespace", settings.temporal_namespace, "--log-level", "warn",
             *search_attributes.cli_flags()]

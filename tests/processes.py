@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from config.settings import Settings
 from ledger import hotline
-from runtime.devserver import server_command
+from runtime.devserver import SQLITE_PRAGMAS, server_command
 from runtime.temporal import connect
 from tests.api_client import free_port
 
@@ -62,6 +62,8 @@ class DevServer:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
+        # False: started as before the server's SQLite pragmas, on a rollback journal.
+        self.pragmas = True
         self.log = directory / "temporal.log"
         self.proc: subprocess.Popen | None = None
         self._pick_ports()
@@ -88,9 +90,12 @@ class DevServer:
 
     async def _start(self) -> Client:
         offset = self.log.stat().st_size if self.log.exists() else 0
+        command = server_command(self.settings)
+        if not self.pragmas:
+            command = [arg for arg in command if arg != "--sqlite-pragma"
+                       and arg not in SQLITE_PRAGMAS]
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(server_command(self.settings), stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
@@ -105,9 +110,9 @@ class DevServer:
                     raise
                 await asyncio.sleep(0.3)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGINT) -> None:
         if self.proc:
-            stop(self.proc, signal.SIGINT)
+            stop(self.proc, sig)
 
 
 class PortTaken(Exception):

@@ -5,7 +5,9 @@ exactly: no event or notification lost or doubled."""
 
 import asyncio
 import signal
+import sqlite3
 import uuid
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -112,7 +114,14 @@ async def test_worker_killed_while_a_deadline_runs_the_timer_fires_once(dev_env,
     await assert_ledger_matches_workflow(dev_env.client, ledger, case.case_id)
 
 
-async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_path):
+def journal_mode(server: DevServer) -> str:
+    with closing(sqlite3.connect(server.settings.temporal_db_file)) as db:
+        return db.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["stopped", "killed"])
+async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_path, sig):
+    """Stopped with Ctrl-C, or killed outright: every action it acknowledged is still there."""
     server = DevServer(tmp_path / "var")
     ledger = sqlite_ledger(tmp_path)
     task_queue = queue()
@@ -126,7 +135,8 @@ async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_
         await update(handles[2], "accept", OFFICER)
         await update(handles[2], "submit_rectification", OFFICER, report="已清运")
 
-        server.stop()
+        assert journal_mode(server) == "wal"
+        server.stop(sig)
         await asyncio.sleep(2)  # the worker polls a server that is not there
         client = await server.start()
         handles = [client.get_workflow_handle_for(CaseWorkflow.run, c.case_id) for c in cases]
@@ -139,6 +149,37 @@ async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_
             await to_closed(h)
         for c in cases:
             await assert_ledger_matches_workflow(client, ledger, c.case_id)
+    finally:
+        stop(worker)
+        server.stop()
+
+
+async def test_a_data_directory_from_before_the_write_ahead_log_keeps_its_cases(catalog,
+                                                                              tmp_path):
+    """A server file written with a rollback journal, as before, is converted on the next start
+    and its open case goes on."""
+    server = DevServer(tmp_path / "var")
+    server.pragmas = False
+    ledger = sqlite_ledger(tmp_path)
+    task_queue = queue()
+    client = await server.start()
+    worker = start_bihuan("worker", bihuan_env(server.address, task_queue,
+                                               str(ledger.engine.url)))
+    try:
+        case = intake(policy(catalog))
+        handle = await start_case(client, case, task_queue)
+        await update(handle, "accept", OFFICER)
+        server.stop()
+        assert journal_mode(server) == "delete"
+
+        server.pragmas = True
+        client = await server.start()
+        assert journal_mode(server) == "wal"
+        handle = client.get_workflow_handle_for(CaseWorkflow.run, case.case_id)
+        assert (await handle.query(CaseWorkflow.state)).stage == Stage.RECTIFYING
+        await update(handle, "submit_rectification", OFFICER, report="已清运")
+        await to_closed(handle)
+        await assert_ledger_matches_workflow(client, ledger, case.case_id)
     finally:
         stop(worker)
         server.stop()
