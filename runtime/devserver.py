@@ -27,9 +27,9 @@ def temporal_binary() -> str:
 # The server writes every workflow task to its one SQLite file, one write at a time, and every
 # case waits in that queue. Left to itself the file keeps a rollback journal: a file created,
 # synced and deleted around each write. A write-ahead log with a sync at every commit is as
-# durable (a commit survives a power cut) and took the server 30 % less CPU a step, and the
-# whole case loop 37-50 % more steps a second (bench/README.md). The mode is kept in the file,
-# so a data directory made before is converted on its next start.
+# durable (a commit survives a power cut), took the server a quarter less CPU a step and gave
+# the case loop 37-45 % more steps a second (bench/README.md). The mode is kept in the file, so
+# a data directory made before is converted on its next start.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
 
 
