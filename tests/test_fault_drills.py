@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sqlite3
 import uuid
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -114,6 +114,24 @@ async def test_worker_killed_while_a_deadline_runs_the_timer_fires_once(dev_env,
     await assert_ledger_matches_workflow(dev_env.client, ledger, case.case_id)
 
 
+@asynccontextmanager
+async def server_and_worker(tmp_path, pragmas: bool = True, **worker_env: str):
+    """A dev server on a file of its own, a SQLite ledger and a worker on a fresh queue; the
+    worker and the server are stopped at the end."""
+    server = DevServer(tmp_path / "var")
+    server.pragmas = pragmas
+    ledger = sqlite_ledger(tmp_path)
+    task_queue = queue()
+    client = await server.start()
+    worker = start_bihuan("worker", bihuan_env(server.address, task_queue,
+                                               str(ledger.engine.url), **worker_env))
+    try:
+        yield server, client, ledger, task_queue
+    finally:
+        stop(worker)
+        server.stop()
+
+
 def journal_mode(server: DevServer) -> str:
     with closing(sqlite3.connect(server.settings.temporal_db_file)) as db:
         return db.execute("PRAGMA journal_mode").fetchone()[0]
@@ -122,13 +140,7 @@ def journal_mode(server: DevServer) -> str:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["stopped", "killed"])
 async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_path, sig):
     """Stopped with Ctrl-C, or killed outright: every action it acknowledged is still there."""
-    server = DevServer(tmp_path / "var")
-    ledger = sqlite_ledger(tmp_path)
-    task_queue = queue()
-    client = await server.start()
-    worker = start_bihuan("worker", bihuan_env(server.address, task_queue,
-                                               str(ledger.engine.url)))
-    try:
+    async with server_and_worker(tmp_path) as (server, client, ledger, task_queue):
         cases = [intake(policy(catalog)) for _ in range(3)]
         handles = [await start_case(client, c, task_queue) for c in cases]
         await update(handles[1], "accept", OFFICER)
@@ -149,23 +161,14 @@ async def test_temporal_restarted_on_its_file_while_cases_are_open(catalog, tmp_
             await to_closed(h)
         for c in cases:
             await assert_ledger_matches_workflow(client, ledger, c.case_id)
-    finally:
-        stop(worker)
-        server.stop()
 
 
 async def test_a_data_directory_from_before_the_write_ahead_log_keeps_its_cases(catalog,
                                                                               tmp_path):
     """A server file written with a rollback journal, as before, is converted on the next start
     and its open case goes on."""
-    server = DevServer(tmp_path / "var")
-    server.pragmas = False
-    ledger = sqlite_ledger(tmp_path)
-    task_queue = queue()
-    client = await server.start()
-    worker = start_bihuan("worker", bihuan_env(server.address, task_queue,
-                                               str(ledger.engine.url)))
-    try:
+    async with server_and_worker(tmp_path, pragmas=False) as (server, client, ledger,
+                                                              task_queue):
         case = intake(policy(catalog))
         handle = await start_case(client, case, task_queue)
         await update(handle, "accept", OFFICER)
@@ -180,26 +183,17 @@ async def test_a_data_directory_from_before_the_write_ahead_log_keeps_its_cases(
         await update(handle, "submit_rectification", OFFICER, report="已清运")
         await to_closed(handle)
         await assert_ledger_matches_workflow(client, ledger, case.case_id)
-    finally:
-        stop(worker)
-        server.stop()
 
 
 async def test_a_case_taken_in_while_temporal_is_down_is_kept_and_started_later(catalog,
                                                                                  tmp_path):
     """The API records the case and answers; the worker starts its workflow once Temporal is
     back, and officers act on it as on any other."""
-    server = DevServer(tmp_path / "var")
-    ledger = sqlite_ledger(tmp_path)
-    task_queue = queue()
-    client = await server.start()
-    worker = start_bihuan("worker", bihuan_env(server.address, task_queue,
-                                               str(ledger.engine.url),
-                                               case_start_sweep_seconds="0.5",
-                                               case_start_grace_seconds="1"))
-    settings = Settings(task_queue=task_queue, action_timeout_seconds=10)
-    app = create_app(settings, CaseService(client, ledger, catalog, settings))
-    try:
+    async with server_and_worker(tmp_path, case_start_sweep_seconds="0.5",
+                                 case_start_grace_seconds="1") as (server, client, ledger,
+                                                                    task_queue):
+        settings = Settings(task_queue=task_queue, action_timeout_seconds=10)
+        app = create_app(settings, CaseService(client, ledger, catalog, settings))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://bihuan") as api:
             before = (await open_case(api))["case_id"]
@@ -218,9 +212,6 @@ async def test_a_case_taken_in_while_temporal_is_down_is_kept_and_started_later(
             accepted = await act(api, case_id, "accept", {}, API_OFFICER)
             assert accepted["to_stage"] == "rectifying"
             await assert_ledger_matches_workflow(again, ledger, case_id)
-    finally:
-        stop(worker)
-        server.stop()
     assert [e.action.value for e in ledger.history(case_id)] == ["open", "accept"]
     assert [n.notification.kind for n in ledger.outbox.for_case(case_id)].count("assigned") == 1
 
