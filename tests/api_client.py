@@ -8,6 +8,9 @@ from contextlib import asynccontextmanager
 import httpx
 import uvicorn
 
+from api.main import create_app
+from api.service import CaseService
+from config.settings import Settings
 from runtime.devserver import free_port  # noqa: F401 - the tests' one import of it
 from tests.factories import bearer
 
@@ -16,6 +19,14 @@ DISPATCHER = {"id": "d001", "name": "次仁", "role": "dispatcher"}
 OFFICER = {"id": "o017", "name": "扎西", "role": "officer", "team": "环境卫生"}
 INSPECTOR = {"id": "i003", "name": "卓玛", "role": "inspector"}
 SUPERVISOR = {"id": "s001", "name": "督查室", "role": "supervisor"}
+
+
+def in_process(client, ledger, catalog, settings: Settings | None = None) -> httpx.AsyncClient:
+    """The real app over `client` (Temporal; None where nothing asked talks to it) and
+    `ledger`, called in this process: no socket, no server."""
+    settings = settings or Settings()
+    app = create_app(settings, CaseService(client, ledger, catalog, settings))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bihuan")
 
 
 def ticket() -> str:

@@ -5,13 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from api.service import CaseService
 from config.catalog import DEFAULT_CONFIG_DIR, load_catalog
 from config.settings import Settings
 from ledger.db import in_schema, make_engine
@@ -21,6 +18,7 @@ from notifications.webhook import WebhookSender
 from runtime.devserver import installed_binary
 from runtime.temporal import data_converter, register_search_attributes
 from runtime.worker import build_worker
+from tests.api_client import in_process
 from tests.webhook_receiver import SECRET, Receiver
 from workflows import search_attributes
 
@@ -131,10 +129,8 @@ async def dev_env():
 async def api(request, dev_env, ledger, catalog, executor):
     """The real app over the dev server, with a worker on a task queue of the test module's own."""
     settings = Settings(task_queue=f"api-{request.module.__name__}", action_timeout_seconds=10)
-    service = CaseService(dev_env.client, ledger, catalog, settings)
     async with build_worker(dev_env.client, settings.task_queue, ledger, executor):
-        transport = httpx.ASGITransport(app=create_app(settings, service))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as client:
+        async with in_process(dev_env.client, ledger, catalog, settings) as client:
             yield client
 
 

@@ -2,19 +2,16 @@
 
 import uuid
 
-import httpx
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 
-from api.main import create_app
-from api.service import CaseService
 from config.settings import Settings
 from domain.actions import ALLOWED_ROLES, WHISTLE_ACTIONS, Action
 from domain.roles import Role
 from runtime.worker import build_worker
 from tests.api_client import (DISPATCHER, HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, act, bearer,
-                              get, history, new_case, open_case, post_case, ticket)
+                              get, history, in_process, new_case, open_case, post_case, ticket)
 from tests.workflow_steps import settled
 
 
@@ -229,9 +226,7 @@ async def test_an_action_not_answered_in_time_is_pending_and_applied_once_when_r
     # No worker polls this task queue at first: the case cannot answer the action.
     settings = Settings(task_queue=f"api-pending-{uuid.uuid4().hex[:8]}",
                         action_timeout_seconds=1)
-    service = CaseService(dev_env.client, ledger, catalog, settings)
-    transport = httpx.ASGITransport(app=create_app(settings, service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as api:
+    async with in_process(dev_env.client, ledger, catalog, settings) as api:
         case_id = (await open_case(api))["case_id"]
         pending = await act(api, case_id, "accept", {"note": "已签收"}, OFFICER, key="acc-1",
                             expect=504)

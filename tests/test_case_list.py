@@ -15,11 +15,8 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
 from api.export import csv_stream, export_response, xlsx_stream
-from api.main import create_app
 from api.routes import supervision
 from api.routes.supervision import EXPORT_HEADERS, ExportQuery, export_cases, export_row
-from api.service import CaseService
-from config.settings import Settings
 from domain import lifecycle
 from domain.access import read_refusal
 from domain.actions import Action
@@ -28,6 +25,7 @@ from domain.roles import Role
 from ledger.queries import CaseFilter, InvalidCursor, Order, Sort, iter_cases, list_cases
 from ledger.repository import Ledger
 from ledger.tables import CaseRow
+from tests.api_client import in_process
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import (DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER, OFFICER,
                              SUPERVISOR, bearer, cmd, intake, policy)
@@ -446,10 +444,7 @@ def test_a_cursor_that_was_not_handed_out_is_refused(crafted):
 @pytest.fixture(scope="module")
 async def client(crafted, catalog):
     """The real app without Temporal: these routes read only the ledger."""
-    settings = Settings()
-    app = create_app(settings, CaseService(None, crafted.ledger, catalog, settings))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as http:
+    async with in_process(None, crafted.ledger, catalog) as http:
         yield http
 
 

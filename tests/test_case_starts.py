@@ -8,14 +8,12 @@ from datetime import timedelta
 import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.main import create_app
-from api.service import CaseService
 from config.settings import Settings
 from domain.notices import opening_entry
 from ledger.db import make_engine
 from ledger.repository import Ledger
 from runtime.cases import record_and_start, start_pending
-from tests.api_client import HOTLINE, OFFICER, act, bearer, new_case, post_case
+from tests.api_client import HOTLINE, OFFICER, act, bearer, in_process, new_case, post_case
 from tests.factories import intake, policy
 from tests.workflow_steps import case_worker
 
@@ -27,10 +25,8 @@ def queue() -> str:
 
 
 def app(client, ledger: Ledger, catalog, task_queue: str) -> httpx.AsyncClient:
-    settings = Settings(task_queue=task_queue, action_timeout_seconds=10)
-    transport = httpx.ASGITransport(app=create_app(settings,
-                                                   CaseService(client, ledger, catalog, settings)))
-    return httpx.AsyncClient(transport=transport, base_url="http://bihuan")
+    return in_process(client, ledger, catalog,
+                      Settings(task_queue=task_queue, action_timeout_seconds=10))
 
 
 async def exists(client, case_id: str) -> bool:

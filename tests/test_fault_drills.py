@@ -10,18 +10,15 @@ import uuid
 from contextlib import asynccontextmanager, closing
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from api.main import create_app
-from api.service import CaseService
 from config.settings import Settings
 from domain.models import Urgency
 from domain.stages import Stage
 from runtime.cases import start_case
 from tests.api_client import OFFICER as API_OFFICER
-from tests.api_client import act, new_case, open_case, post_case
+from tests.api_client import act, in_process, new_case, open_case, post_case
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import HOTLINE, INSPECTOR, OFFICER, SUPERVISOR, cmd, intake, policy
 from tests.processes import (DevServer, SqliteLock, TcpProxy, assert_ledger_matches_workflow,
@@ -193,9 +190,7 @@ async def test_a_case_taken_in_while_temporal_is_down_is_kept_and_started_later(
                                  case_start_grace_seconds="1") as (server, client, ledger,
                                                                     task_queue):
         settings = Settings(task_queue=task_queue, action_timeout_seconds=10)
-        app = create_app(settings, CaseService(client, ledger, catalog, settings))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://bihuan") as api:
+        async with in_process(client, ledger, catalog, settings) as api:
             before = (await open_case(api))["case_id"]
             await act(api, before, "accept", {}, API_OFFICER)  # the worker is up
             server.stop()

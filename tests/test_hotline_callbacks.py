@@ -7,11 +7,8 @@ that stops and is replaced."""
 import asyncio
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 
-from api.main import create_app
-from api.service import CaseService
 from config.settings import Settings
 from domain import lifecycle, notices
 from domain.actions import Action
@@ -21,6 +18,7 @@ from ledger.outbox import Outbox
 from notifications.relay import OutboxRelay, RetryPolicy, run_hotline_relay, run_relay
 from notifications.webhook import WebhookSender
 from domain.hotline import FollowUpResult, WorkOrder
+from tests.api_client import in_process
 from tests.conftest import sqlite_ledger
 from tests.factories import (DISPATCHER, INSPECTOR, OFFICER, SUPERVISOR, bearer, cmd, intake,
                              policy)
@@ -168,8 +166,6 @@ async def test_out_of_order_and_duplicate_deliveries_end_in_one_ordered_list(
 async def test_a_receiver_down_for_a_while_gets_everything_when_it_is_back(
         tmp_path, catalog, sender):
     ledger = sqlite_ledger(tmp_path)
-    settings = Settings()
-    app = create_app(settings, CaseService(None, ledger, catalog, settings))
     down = Receiver()
     url, port = down.url, down.server.server_address[1]
     down.close()
@@ -177,8 +173,7 @@ async def test_a_receiver_down_for_a_while_gets_everything_when_it_is_back(
     relay = hotline_relay(ledger, url, sender)
     assert (await relay.drain_once()).retrying == len(LIFE_CALLBACKS)
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://bihuan") as api:
+    async with in_process(None, ledger, catalog) as api:
         pending = (await api.get("/admin/outbox", headers=bearer(SUPERVISOR), params={
             "status": "pending", "audience": "hotline", "case_id": case_id})).json()
         assert len(pending["items"]) == len(LIFE_CALLBACKS)
@@ -209,10 +204,7 @@ async def test_callbacks_never_acknowledged_are_listed_as_failed_to_operators_on
                                             max_attempts=2))
     await relay.drain_once()
     assert (await drain_after_backoff(relay)).failed == 1
-    settings = Settings()
-    app = create_app(settings, CaseService(None, ledger, catalog, settings))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://bihuan") as api:
+    async with in_process(None, ledger, catalog) as api:
         failed = (await api.get("/admin/outbox?status=failed&audience=hotline",
                                 headers=bearer(SUPERVISOR))).json()
         (item,) = failed["items"]

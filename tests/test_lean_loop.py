@@ -7,15 +7,12 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
-import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from api.main import create_app
-from api.service import CaseService
 from config.settings import Settings
 from runtime.cases import record_and_start, start_case
-from tests.api_client import get, new_case, post_case
+from tests.api_client import get, in_process, new_case, post_case
 from tests.factories import INSPECTOR, MUNICIPAL_OFFICER, SUPERVISOR, intake, policy
 from tests.test_time_limits import actions, at, near, next_friday_before_a_normal_monday, skip_to
 from tests.workflow_steps import act, case_worker, settled, starter, to_recheck_pending
@@ -129,9 +126,7 @@ async def test_an_opened_case_is_in_the_ledger_before_any_worker_runs_it(
         dev_env, ledger, catalog):
     # No worker polls this task queue: only the API can have written the row.
     settings = Settings(task_queue=f"nobody-{uuid.uuid4().hex[:8]}")
-    service = CaseService(dev_env.client, ledger, catalog, settings)
-    transport = httpx.ASGITransport(app=create_app(settings, service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as api:
+    async with in_process(dev_env.client, ledger, catalog, settings) as api:
         response = await post_case(api, new_case())
         assert response.status_code == 201, response.text
         case_id = response.json()["case_id"]
@@ -151,9 +146,7 @@ async def test_a_case_no_one_can_read_yet_answers_503_soon(dev_env, ledger, cata
     settings = Settings(task_queue=f"nobody-{uuid.uuid4().hex[:8]}", query_timeout_seconds=1)
     handle = await start_case(dev_env.client, intake(policy(catalog), calendar=catalog.calendar),
                                settings.task_queue)
-    service = CaseService(dev_env.client, ledger, catalog, settings)
-    transport = httpx.ASGITransport(app=create_app(settings, service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as api:
+    async with in_process(dev_env.client, ledger, catalog, settings) as api:
         started = time.monotonic()
         response = await get(api, f"/cases/{handle.id}")
     assert response.status_code == 503, response.text

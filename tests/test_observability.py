@@ -10,13 +10,11 @@ import httpx
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.main import create_app
-from api.service import CaseService
-from config.settings import Settings
 from ledger.db import make_engine
 from ledger.repository import Ledger
 from runtime.logging import configure
-from tests.api_client import HOTLINE, INSPECTOR, OFFICER, act, bearer, free_port, open_case
+from tests.api_client import (HOTLINE, INSPECTOR, OFFICER, act, bearer, free_port, in_process,
+                              open_case)
 
 
 def samples(text: str) -> dict[tuple, float]:
@@ -79,9 +77,7 @@ async def test_readyz_is_503_with_the_unreachable_part_named(dev_env, catalog):
     # A PostgreSQL ledger on a port where nothing listens.
     engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
                          "?connect_timeout=2")
-    service = CaseService(dev_env.client, Ledger(engine), catalog, Settings())
-    transport = httpx.ASGITransport(app=create_app(Settings(), service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as client:
+    async with in_process(dev_env.client, Ledger(engine), catalog) as client:
         response = await client.get("/readyz")
         metrics = samples((await client.get("/metrics")).text)
     engine.dispose()

@@ -33,9 +33,6 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from api.main import create_app
-from api.service import CaseService
-from config.settings import Settings
 from domain import lifecycle, whistles
 from domain.actions import Action
 from domain.calendar import LHASA
@@ -44,6 +41,7 @@ from domain.models import SYSTEM_ACTOR, Actor, LedgerEntry, Location, Source, Ur
 from domain.roles import Role
 from domain.whistles import WhistleCommand, WhistleEntry, WhistleStart
 from ledger import stats
+from tests.api_client import in_process
 from tests.conftest import postgres_ledger, sqlite_ledger
 from tests.factories import (COMMUNITY, DISPATCHER, HOTLINE, INSPECTOR, MUNICIPAL_OFFICER,
                              OFFICER, SUPERVISOR, bearer, cmd, intake, policy)
@@ -249,10 +247,7 @@ def told(request, tmp_path_factory, catalog):
 @pytest.fixture(scope="module")
 async def http(told, catalog):
     """The real app over that ledger; nothing here talks to Temporal."""
-    settings = Settings()
-    service = CaseService(client=None, ledger=told, catalog=catalog, settings=settings)
-    transport = httpx.ASGITransport(app=create_app(settings, service))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bihuan") as client:
+    async with in_process(None, told, catalog) as client:
         yield client
 
 
