@@ -273,9 +273,11 @@ async def ordinary_case_events(client: Client, phase: Phase,
 async def sample_task_waits(client: Client, phase: Phase, sample: int = 80) -> None:
     """Where a case's time goes on the server, from the histories of `sample` cases: how long
     each workflow task was queued (scheduled → started) and how long it took to answer (started
-    → completed: the worker, with its local activity, and the way there and back). A case's
-    first task is reported apart: it reaches matching through the history service's transfer
-    queue, while an update's task goes straight to the worker that has the case cached."""
+    → completed: the worker, with its local activity, and the way there and back), as the
+    history's timestamps have it. A case's first task is reported apart: it reaches matching
+    through the history service's transfer queue, while an update's task goes straight to the
+    worker that has the case cached, and its timestamps leave out the wait for the server to
+    take its completion (bench/README.md)."""
     ids = sorted(phase.ids)
     for i in ids[::max(1, len(ids) // sample)]:
         events = (await client.get_workflow_handle(phase.ids[i]).fetch_history()).events
