@@ -373,9 +373,9 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
             for turn in turns if n % 2 == 0 else reversed(turns):
                 await turn()
     events, size = await ordinary_case_events(client, bihuan, sequence)
+    floor_events, floor_size = await ordinary_case_events(client, floor)
     for phase in (floor, bihuan):
         await sample_task_waits(client, phase)
-    floor_events, floor_size = await ordinary_case_events(client, floor)
     rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
 
     for phase in (floor_one, bihuan_one, floor, bihuan):
