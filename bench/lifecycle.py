@@ -279,10 +279,11 @@ async def sample_task_waits(client: Client, phase: Phase, sample: int = 80) -> N
     worker that has the case cached, and its timestamps leave out the wait for the server to
     take its completion (bench/README.md)."""
     ids = sorted(phase.ids)
-    for i in ids[::max(1, len(ids) // sample)]:
-        events = (await client.get_workflow_handle(phase.ids[i]).fetch_history()).events
+    histories = await asyncio.gather(*(client.get_workflow_handle(phase.ids[i]).fetch_history()
+                                       for i in ids[::max(1, len(ids) // sample)]))
+    for history in histories:
         first, scheduled, started = True, None, None
-        for event in events:
+        for event in history.events:
             at = event.event_time.ToMicroseconds() / 1e6
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                 scheduled = at

@@ -33,11 +33,11 @@ def temporal_binary() -> str:
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
 
 
-def server_command(settings: Settings) -> list[str]:
+def server_command(settings: Settings, pragmas: tuple[str, ...] = SQLITE_PRAGMAS) -> list[str]:
     host, port = settings.temporal_address.rsplit(":", 1)
     return [temporal_binary(), "server", "start-dev",
             "--db-filename", str(settings.temporal_db_file),
-            *(flag for pragma in SQLITE_PRAGMAS for flag in ("--sqlite-pragma", pragma)),
+            *(flag for pragma in pragmas for flag in ("--sqlite-pragma", pragma)),
             "--ip", host, "--port", port, "--ui-port", str(settings.temporal_ui_port),
             "--namespace", settings.temporal_namespace, "--log-level", "warn",
             *search_attributes.cli_flags()]

@@ -90,10 +90,7 @@ class DevServer:
 
     async def _start(self) -> Client:
         offset = self.log.stat().st_size if self.log.exists() else 0
-        command = server_command(self.settings)
-        if not self.pragmas:
-            command = [arg for arg in command if arg != "--sqlite-pragma"
-                       and arg not in SQLITE_PRAGMAS]
+        command = server_command(self.settings, SQLITE_PRAGMAS if self.pragmas else ())
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
