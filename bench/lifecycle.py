@@ -9,16 +9,19 @@ Starts its own dev server, worker and API (bench/system.py) and measures, in one
 - the floor: a trivial workflow (bench/floor.py) given the same number of updates per case, each
   running one local activity, driven by the same number of clients through the Temporal client.
 
+With --shaped, the floor carrying a real case's data (bench/floor.py) takes a third turn.
+
 Each is first run with one client (latency without queueing, and whether the case's ledger row
 is current when the action answers), then with C clients, in rounds that take turns (floor,
 bihuan, bihuan, floor, …): the machine is shared and its speed drifts within minutes, and taking
 turns gives both the same stretches of it. It prints cases/s, step round trips/s,
 p50/p95/p99 per step kind, the history events of an ordinary case, the server's persistence
 requests per step, peak RSS of the worker and the API, and bihuan's step throughput as a share
-of the floor's. Exits non-zero if a case ends in the wrong stage or a step fails.
+of the floor's. Exits non-zero if a case ends in the wrong stage (checked after the measured
+stretch) or a step fails.
 
 Run: .venv/bin/python bench/lifecycle.py [--cases 1000] [--clients 50] [--single-cases 20]
-                                         [--rounds 10]
+                                         [--rounds 10] [--shaped]
 """
 
 import argparse
@@ -36,6 +39,8 @@ from pathlib import Path
 import aiohttp
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.common import TypedSearchAttributes
+from temporalio.converter import decode_typed_search_attributes
 
 from api.auth import mint_token
 from domain.models import Actor
@@ -44,7 +49,7 @@ from runtime.temporal import connect
 from sampling import sampled
 from runtime.scripts import exit_with
 from system import System, peak_rss_mib, running_system, server_metric
-from floor import FloorWorkflow, TASK_QUEUE as FLOOR_QUEUE
+from floor import FloorWorkflow, ShapedFloorWorkflow, TASK_QUEUE as FLOOR_QUEUE
 
 HOTLINE = Actor(id="hotline-12345", name="12345热线平台", role=Role.HOTLINE)
 OFFICER = Actor(id="o017", name="扎西", role=Role.OFFICER, team="环境卫生")
@@ -212,15 +217,17 @@ async def bihuan_case(api: Api, i: int) -> None:
     await api.act(case_id, "evaluate", {"rating": "满意"}, HOTLINE)
     await api.act(case_id, "bring_recheck_forward", {"note": "基准测试：提前回头看"}, SUPERVISOR)
     await api.act(case_id, "recheck", {"result": "consolidated", "note": "未反弹"}, INSPECTOR)
-    final = await api.stage(case_id)
-    if final != "closed":
-        api.phase.wrong.append(f"{case_id} ({kind}) ended {final}")
 
 
 async def run_bihuan(system: System, phase: Phase, cases: range, check_ledger: bool) -> Phase:
-    async with measured(system, phase), http_session(system, phase.clients) as http:
+    async with http_session(system, phase.clients) as http:
         api = Api(http, phase, check_ledger)
-        await clients_drive(phase, cases, lambda i: bihuan_case(api, i))
+        async with measured(system, phase):
+            await clients_drive(phase, cases, lambda i: bihuan_case(api, i))
+        # After the measured stretch, as the floor's results are read: a check, not a step.
+        finals = await asyncio.gather(*(api.stage(phase.ids[i]) for i in cases))
+    phase.wrong += [f"{phase.ids[i]} ({case_kind(i)}) ended {final}"
+                    for i, final in zip(cases, finals) if final != "closed"]
     return phase
 
 
@@ -234,25 +241,65 @@ async def measured(system: System, phase: Phase):
         phase.cpu[name] = phase.cpu.get(name, 0.0) + used - cpu[name]
 
 
-async def run_floor(system: System, client: Client, phase: Phase, cases: range) -> Phase:
+@dataclass(frozen=True)
+class Shape:
+    """What a real case gave the server to keep, for the shaped floor to carry alike."""
+    intake: bytes
+    command: bytes
+    result_size: int
+    search_attributes: TypedSearchAttributes
+
+
+async def case_shape(client: Client, phase: Phase) -> Shape:
+    """From the history of the phase's first ordinary case: its start input, its first command
+    and the mean size of its update results (its state, which grows as the case goes on)."""
+    first = min(i for i in phase.ids if case_kind(i) == "ordinary")
+    events = (await client.get_workflow_handle(phase.ids[first]).fetch_history()).events
+    started = events[0].workflow_execution_started_event_attributes
+    commands = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input
+                .args.payloads[0].data for e in events
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    results = [len(e.workflow_execution_update_completed_event_attributes.outcome.success
+                   .payloads[0].data) for e in events
+               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+    return Shape(started.input.payloads[0].data, commands[0], sum(results) // len(results),
+                 decode_typed_search_attributes(started.search_attributes))
+
+
+async def run_floor(system: System, client: Client, phase: Phase, cases: range,
+                    shape: Shape | None = None) -> Phase:
     run_id = uuid.uuid4().hex[:8]
 
     async def drive(i: int) -> None:
         steps = UPDATES[case_kind(i)]
         started = time.perf_counter()
-        handle = await client.start_workflow(FloorWorkflow.run, steps, id=f"floor-{run_id}-{i}",
-                                             task_queue=FLOOR_QUEUE)
+        if shape is None:
+            handle = await client.start_workflow(FloorWorkflow.run, steps,
+                                                 id=f"floor-{run_id}-{i}", task_queue=FLOOR_QUEUE)
+        else:
+            handle = await client.start_workflow(
+                ShapedFloorWorkflow.run, args=[steps, shape.intake, shape.result_size],
+                id=f"shaped-{run_id}-{i}", task_queue=FLOOR_QUEUE,
+                search_attributes=shape.search_attributes)
         phase.record("start", started)
         phase.ids[i] = handle.id
         for n in range(steps):
             started = time.perf_counter()
-            await handle.execute_update(FloorWorkflow.step, n, id=f"step-{n}")
+            if shape is None:
+                await handle.execute_update(FloorWorkflow.step, n, id=f"step-{n}")
+            else:
+                await handle.execute_update(ShapedFloorWorkflow.step, shape.command,
+                                            id=f"step-{n}")
             phase.record("update", started)
-        if await handle.result() != steps:
-            phase.wrong.append(f"{handle.id} did not count {steps} updates")
 
     async with measured(system, phase):
         await clients_drive(phase, cases, drive)
+    # Each workflow completed with its last update; its result is read after the stretch.
+    results = await asyncio.gather(*(client.get_workflow_handle(phase.ids[i]).result()
+                                     for i in cases))
+    if shape is None:
+        phase.wrong += [f"{phase.ids[i]} counted {n} of {UPDATES[case_kind(i)]} updates"
+                        for i, n in zip(cases, results) if n != UPDATES[case_kind(i)]]
     return phase
 
 
@@ -340,11 +387,11 @@ def mint_tokens(system: System, *actors: Actor) -> None:
 
 
 def main(cases: int, clients: int, single_cases: int, sequence: bool,
-         profile: Path | None, rounds: int = 10) -> int:
+         profile: Path | None, rounds: int = 10, shaped: bool = False) -> int:
     # Started outside the event loop: waiting for the server runs a loop of its own.
     with running_system() as system:
         return asyncio.run(measure(system, cases, clients, single_cases, sequence, profile,
-                                   rounds))
+                                   rounds, shaped))
 
 
 def in_rounds(cases: int, rounds: int) -> list[range]:
@@ -354,7 +401,7 @@ def in_rounds(cases: int, rounds: int) -> list[range]:
 
 
 async def measure(system: System, cases: int, clients: int, single_cases: int,
-                  sequence: bool, profile: Path | None, rounds: int) -> int:
+                  sequence: bool, profile: Path | None, rounds: int, shaped: bool) -> int:
     mint_tokens(system, HOTLINE, OFFICER, INSPECTOR, SUPERVISOR, *DEPARTMENTS)
     system.spawn("floor", os.path.join(os.path.dirname(__file__), "floor.py"),
                  "--address", system.settings.temporal_address,
@@ -366,20 +413,27 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
     bihuan_one = await run_bihuan(system, Phase("bihuan over HTTP, one client", 1),
                                   range(single_cases), check_ledger=True)
     floor, bihuan = Phase("floor", clients), Phase("bihuan over HTTP", clients)
+    concurrent = [floor, bihuan]
+    shape = None
+    if shaped:
+        shape = await case_shape(client, bihuan_one)
+        concurrent.append(Phase("floor shaped like a case", clients))
     # While the floor runs, bihuan's worker and API idle: their samples are few.
     with sampled(profile, {name: system.pid(name) for name in ("worker", "api")}):
         for n, part in enumerate(in_rounds(cases, rounds)):
             turns = [lambda: run_floor(system, client, floor, part),
                      lambda: run_bihuan(system, bihuan, part, check_ledger=False)]
+            if shape is not None:
+                turns.append(lambda: run_floor(system, client, concurrent[-1], part, shape))
             for turn in turns if n % 2 == 0 else reversed(turns):
                 await turn()
     events, size = await ordinary_case_events(client, bihuan, sequence)
     floor_events, floor_size = await ordinary_case_events(client, floor)
-    for phase in (floor, bihuan):
+    for phase in concurrent:
         await sample_task_waits(client, phase)
     rss = {name: peak_rss_mib(system.pid(name)) for name in ("worker", "api")}
 
-    for phase in (floor_one, bihuan_one, floor, bihuan):
+    for phase in (floor_one, bihuan_one, *concurrent):
         print_phase(phase)
     ratio = (bihuan.steps / bihuan.elapsed) / (floor.steps / floor.elapsed)
     p95_ratio = percentile(bihuan.actions(), .95) / percentile(floor.actions(), .95)
@@ -389,6 +443,14 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
           f"{floor_events}, {floor_events / UPDATES['ordinary']:.1f} per update, "
           f"{floor_size / 1024:.1f} KiB)")
     print(f"peak RSS: worker {rss['worker']:.0f} MiB, API {rss['api']:.0f} MiB")
+    if shaped:
+        rate = {phase.name: phase.steps / phase.elapsed for phase in concurrent}
+        shaped_events, shaped_size = await ordinary_case_events(client, concurrent[-1])
+        print(f"the shaped floor: {shaped_events} events, {shaped_size / 1024:.1f} KiB for an "
+              f"ordinary case; its step throughput / the floor's "
+              f"{rate[concurrent[-1].name] / rate[floor.name]:.2f} (what the server spends on a "
+              f"case's data), bihuan's / its {rate[bihuan.name] / rate[concurrent[-1].name]:.2f} "
+              f"(what bihuan's own code costs)")
     print("\ntargets:")
     verdict("step throughput, bihuan / floor", ratio, TARGETS["throughput_ratio"], at_most=False)
     verdict("history events per officer action", per_action, TARGETS["events_per_action"])
@@ -405,7 +467,7 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
           f"floor_steps_per_s={floor.steps / floor.elapsed:.1f} ratio={ratio:.2f} "
           f"p95_ratio={p95_ratio:.2f} events_per_action={per_action:.1f} "
           f"single_p50_ms={single:.1f} floor_single_p50_ms={floor_single:.1f}")
-    wrong = [w for phase in (floor_one, bihuan_one, floor, bihuan) for w in phase.wrong]
+    wrong = [w for phase in (floor_one, bihuan_one, *concurrent) for w in phase.wrong]
     for line in wrong[:20]:
         print(f"WRONG STAGE: {line}")
     return 1 if wrong else 0
@@ -423,6 +485,9 @@ if __name__ == "__main__":
                              "round several times --clients cases)")
     parser.add_argument("--sequence", action="store_true",
                         help="also list the history of one ordinary case, with times")
+    parser.add_argument("--shaped", action="store_true",
+                        help="also run the floor carrying a real case's data (bench/floor.py), "
+                             "in the same rounds")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample the worker and the API with py-spy during the concurrent "
                              "bihuan phase; collapsed stacks go to DIR")
@@ -430,4 +495,4 @@ if __name__ == "__main__":
     if not 1 <= args.rounds <= args.cases:
         parser.error("--rounds must be at least 1 and at most --cases")
     exit_with(lambda: main(args.cases, args.clients, args.single_cases, args.sequence,
-                           args.profile, args.rounds))
+                           args.profile, args.rounds, args.shaped))
