@@ -14,6 +14,9 @@ from runtime.logging import get_logger
 log = get_logger("activities.ledger")
 
 LEDGER_WRITE_TIMEOUT = timedelta(seconds=10)
+# How long a case entry's writer waits for company while batches are finding it
+# (ledger/group_commit.py): a few per cent of an action's time under load, none when quiet.
+LEDGER_LINGER_SECONDS = 0.02
 # The ledger must end up with every row: keep retrying until the database is back.
 LEDGER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
                            maximum_interval=timedelta(minutes=1), backoff_coefficient=2.0)
@@ -26,7 +29,7 @@ class LedgerActivities:
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._case_entries = GroupCommit(ledger.record_many)
+        self._case_entries = GroupCommit(ledger.record_many, linger=LEDGER_LINGER_SECONDS)
 
     @activity.defn(name="record_case_event")
     def record(self, entry: LedgerEntry) -> None:

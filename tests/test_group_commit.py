@@ -36,9 +36,10 @@ class Watched:
     the other writers are queued behind it, as they are when a write takes a while. With
     `fail_one`, the second entry of the first batch of several can never be written."""
 
-    def __init__(self, ledger, queued: int, limit: int = 64, fail_one: bool = False) -> None:
+    def __init__(self, ledger, queued: int, limit: int = 64, fail_one: bool = False,
+                 linger: float = 0.0) -> None:
         self.ledger, self.queued, self.fail_one = ledger, queued, fail_one
-        self.group = GroupCommit(self, limit)
+        self.group = GroupCommit(self, limit, linger)
         self.batches: list[int] = []
         self.failing: str | None = None
 
@@ -122,3 +123,35 @@ def test_a_writer_alone_is_written_at_once(ledger, catalog):
         group.write(None)
     group.write(accepted)
     assert ledger.case(first.event.case_id) == accepted.state
+
+
+def test_while_batches_find_company_the_writer_lingers_for_the_next(ledger, catalog):
+    entries = [first for first, _ in accepted_cases(catalog, 7)]
+    linger = 0.5
+    watched = Watched(ledger, queued=2, linger=linger)
+    # A quiet start: the first writer is written at once, the two queued behind it together.
+    write_from_threads(watched.group, entries[:3])
+    assert watched.batches == [1, 2]
+
+    # Batches are finding company: a writer alone now waits, and one arriving meanwhile joins
+    # its transaction.
+    def arrives_meanwhile():
+        time.sleep(linger / 5)
+        watched.group.write(entries[4])
+
+    joined = threading.Thread(target=arrives_meanwhile)
+    joined.start()
+    started = time.monotonic()
+    watched.group.write(entries[3])
+    assert time.monotonic() - started >= linger
+    joined.join(timeout=10)
+    assert watched.batches == [1, 2, 2]
+
+    # Its wait found company; the next one's finds none, and the writer after it is written at
+    # once again.
+    watched.group.write(entries[5])
+    started = time.monotonic()
+    watched.group.write(entries[6])
+    assert time.monotonic() - started < linger / 2
+    assert watched.batches == [1, 2, 2, 1, 1]
+    assert all(ledger.case(e.event.case_id) == e.state for e in entries)
