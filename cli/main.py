@@ -65,11 +65,13 @@ def main(argv: list[str] | None = None) -> None:
 
         from runtime.logging import configure
         configure(settings.log_level, json=settings.environment == "production")
-        # log_config=None: uvicorn's lines go through the same (JSON) handler. On SIGTERM it
-        # stops accepting, then lets requests in flight finish within the grace period.
+        # log_config=None: uvicorn's lines go through the same (JSON) handler; its access line
+        # is left out, as api/observability.py logs every request with its id and route. On
+        # SIGTERM it stops accepting, then lets requests in flight finish within the grace
+        # period.
         uvicorn.run("api.main:create_app", factory=True, host=settings.api_host,
                     port=settings.api_port, log_level=settings.log_level.lower(),
-                    log_config=None,
+                    log_config=None, access_log=False,
                     timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds))
     elif args.command == "worker-health":
         from runtime.health import probe
