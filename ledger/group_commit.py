@@ -7,9 +7,9 @@ written together are added up once (`rollups.combined`): with 50 officers acting
 the work of one write for the city's and each team's rows.
 
 Entries that queue while a write is under way are few (1.2 a batch with 50 officers acting), so
-while batches keep finding company the writer first lingers a moment for more. With 20 ms the
-batches grew to 2.7 entries and the worker's CPU a step fell by a tenth (bench/README.md). A
-writer whose last batch was alone, as on a quiet day, is written at once, with no wait.
+while batches keep finding company the writer of the next one first lingers a moment for more.
+With 20 ms the batches grew to 2.7 entries and the worker's CPU a step fell by a tenth
+(bench/README.md). A writer whose last batch was alone, as on a quiet day, is written at once.
 
 No thread of our own: the first writer to find nobody writing writes the batch, its own entry
 first, and hands over to the next one waiting, whose entry it did not take. Every writer returns

@@ -127,7 +127,7 @@ def test_a_writer_alone_is_written_at_once(ledger, catalog):
 
 def test_while_batches_find_company_the_writer_lingers_for_the_next(ledger, catalog):
     entries = [first for first, _ in accepted_cases(catalog, 7)]
-    linger = 0.5
+    linger = 1.0
     watched = Watched(ledger, queued=2, linger=linger)
     # A quiet start: the first writer is written at once, the two queued behind it together.
     write_from_threads(watched.group, entries[:3])
@@ -136,7 +136,7 @@ def test_while_batches_find_company_the_writer_lingers_for_the_next(ledger, cata
     # Batches are finding company: a writer alone now waits, and one arriving meanwhile joins
     # its transaction.
     def arrives_meanwhile():
-        time.sleep(linger / 5)
+        time.sleep(linger / 10)
         watched.group.write(entries[4])
 
     joined = threading.Thread(target=arrives_meanwhile)
