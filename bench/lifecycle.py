@@ -494,5 +494,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if not 1 <= args.rounds <= args.cases:
         parser.error("--rounds must be at least 1 and at most --cases")
+    if args.shaped and args.single_cases < 1:
+        parser.error("--shaped takes its case's data from the one-client phase: "
+                     "--single-cases must be at least 1")
     exit_with(lambda: main(args.cases, args.clients, args.single_cases, args.sequence,
                            args.profile, args.rounds, args.shaped))
