@@ -25,18 +25,24 @@ LEDGER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1),
 class LedgerActivities:
     """Projects each case and whistle transition, with the notifications it causes, into the
     SQL ledger. Synchronous: run on a thread pool, where case entries that arrive together are
-    committed together."""
+    committed together.
+
+    A write, once begun, runs to its end (no_thread_cancel_exception): the SDK would otherwise
+    raise its cancellation inside the thread wherever it stands, as it does when a workflow
+    leaves the worker's cache. A writer waiting in the group commit's line may have just been
+    handed the next batch, and the entries behind it have no other writer: raised there, it
+    left them all waiting for good. The write is idempotent, so finishing it is harmless."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._case_entries = GroupCommit(ledger.record_many, linger=LEDGER_LINGER_SECONDS)
 
-    @activity.defn(name="record_case_event")
+    @activity.defn(name="record_case_event", no_thread_cancel_exception=True)
     def record(self, entry: LedgerEntry) -> None:
         with _logged(entry.event, to_stage=entry.event.to_stage.value):
             self._case_entries.write(entry)
 
-    @activity.defn(name="record_whistle_event")
+    @activity.defn(name="record_whistle_event", no_thread_cancel_exception=True)
     def record_whistle(self, entry: WhistleEntry) -> None:
         with _logged(entry.event, whistle_no=entry.event.whistle_no):
             self._ledger.record_whistle(entry)

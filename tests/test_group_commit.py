@@ -8,7 +8,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
+from activities.ledger import LedgerActivities
 from domain import lifecycle
 from domain.models import LedgerEntry
 from ledger.group_commit import GroupCommit
@@ -155,3 +157,37 @@ def test_while_batches_find_company_the_writer_lingers_for_the_next(ledger, cata
     assert time.monotonic() - started < linger / 2
     assert watched.batches == [1, 2, 2, 1, 1]
     assert all(ledger.case(e.event.case_id) == e.state for e in entries)
+
+
+def test_a_cancelled_ledger_activity_still_writes_the_batch_handed_to_it(ledger, catalog):
+    """A local activity is cancelled when its workflow leaves the worker's cache. Cancelled while
+    it waited in line, its thread must still write the batch handed to it: the entries queued
+    behind it have no other writer."""
+    first, second, third = (entry for entry, _ in accepted_cases(catalog, 3))
+    activities = LedgerActivities(ledger)
+    group = activities._case_entries
+    envs = {e.event.case_id: ActivityEnvironment() for e in (first, second, third)}
+
+    def record(entry):
+        envs[entry.event.case_id].run(activities.record, entry)
+
+    threads = [threading.Thread(target=record, args=(e,), daemon=True)
+               for e in (first, second, third)]
+    with ledger._one_writer:  # the first writer is held inside its transaction
+        threads[0].start()
+        until(lambda: group._writing and not group._queue)
+        for queued, thread in enumerate(threads[1:], start=1):
+            thread.start()
+            until(lambda: len(group._queue) == queued)
+        envs[second.event.case_id].cancel()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert all(ledger.case(e.event.case_id) == e.state for e in (first, second, third))
+
+
+def until(condition, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
