@@ -98,6 +98,10 @@ class Phase:
     def steps(self) -> int:
         return sum(len(v) for v in self.latencies.values())
 
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.elapsed
+
     def actions(self) -> list[float]:
         """Every step but the opening: the updates, over HTTP or not."""
         return [x for kind, v in self.latencies.items() if kind not in ("open", "start")
@@ -253,8 +257,7 @@ class Shape:
 async def case_shape(client: Client, phase: Phase) -> Shape:
     """From the history of the phase's first ordinary case: its start input, its first command
     and the mean size of its update results (its state, which grows as the case goes on)."""
-    first = min(i for i in phase.ids if case_kind(i) == "ordinary")
-    events = (await client.get_workflow_handle(phase.ids[first]).fetch_history()).events
+    _, events = await first_ordinary_history(client, phase)
     started = events[0].workflow_execution_started_event_attributes
     commands = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input
                 .args.payloads[0].data for e in events
@@ -270,26 +273,33 @@ async def run_floor(system: System, client: Client, phase: Phase, cases: range,
                     shape: Shape | None = None) -> Phase:
     run_id = uuid.uuid4().hex[:8]
 
-    async def drive(i: int) -> None:
-        steps = UPDATES[case_kind(i)]
-        started = time.perf_counter()
-        if shape is None:
-            handle = await client.start_workflow(FloorWorkflow.run, steps,
-                                                 id=f"floor-{run_id}-{i}", task_queue=FLOOR_QUEUE)
-        else:
-            handle = await client.start_workflow(
+    if shape is None:
+        def start(i: int, steps: int):
+            return client.start_workflow(FloorWorkflow.run, steps, id=f"floor-{run_id}-{i}",
+                                         task_queue=FLOOR_QUEUE)
+
+        def step(handle, n: int):
+            return handle.execute_update(FloorWorkflow.step, n, id=f"step-{n}")
+    else:
+        def start(i: int, steps: int):
+            return client.start_workflow(
                 ShapedFloorWorkflow.run, args=[steps, shape.intake, shape.result_size],
                 id=f"shaped-{run_id}-{i}", task_queue=FLOOR_QUEUE,
                 search_attributes=shape.search_attributes)
+
+        def step(handle, n: int):
+            return handle.execute_update(ShapedFloorWorkflow.step, shape.command,
+                                         id=f"step-{n}")
+
+    async def drive(i: int) -> None:
+        steps = UPDATES[case_kind(i)]
+        started = time.perf_counter()
+        handle = await start(i, steps)
         phase.record("start", started)
         phase.ids[i] = handle.id
         for n in range(steps):
             started = time.perf_counter()
-            if shape is None:
-                await handle.execute_update(FloorWorkflow.step, n, id=f"step-{n}")
-            else:
-                await handle.execute_update(ShapedFloorWorkflow.step, shape.command,
-                                            id=f"step-{n}")
+            await step(handle, n)
             phase.record("update", started)
 
     async with measured(system, phase):
@@ -303,17 +313,23 @@ async def run_floor(system: System, client: Client, phase: Phase, cases: range,
     return phase
 
 
+async def first_ordinary_history(client: Client, phase: Phase) -> tuple[str, list]:
+    """The workflow id and the history events of the phase's first ordinary case."""
+    first = phase.ids[min(i for i in phase.ids if case_kind(i) == "ordinary")]
+    return first, (await client.get_workflow_handle(first).fetch_history()).events
+
+
 async def ordinary_case_events(client: Client, phase: Phase,
                                sequence: bool = False) -> tuple[int, int]:
     """The history of the phase's first ordinary case: its events, and their size in bytes."""
-    first = min(i for i in phase.ids if case_kind(i) == "ordinary")
-    events = (await client.get_workflow_handle(phase.ids[first]).fetch_history()).events
+    workflow_id, events = await first_ordinary_history(client, phase)
     if sequence:
-        print(f"\n{phase.ids[first]}, ms after the start:")
+        print(f"\n{workflow_id}, ms after the start:")
         start = events[0].event_time.ToDatetime()
         for event in events:
             offset = (event.event_time.ToDatetime() - start).total_seconds() * 1000
-            print(f"   {offset:9.1f}  {EventType.Name(event.event_type).removeprefix('EVENT_TYPE_')}")
+            kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+            print(f"   {offset:9.1f}  {kind}")
     return len(events), sum(event.ByteSize() for event in events)
 
 
@@ -350,7 +366,7 @@ def print_phase(phase: Phase) -> None:
     print(f"\n== {phase.name}: {phase.cases} cases, {phase.clients} client(s), "
           f"{phase.elapsed:.1f} s")
     print(f"   cases/s {phase.cases / phase.elapsed:8.2f}   step round trips/s "
-          f"{phase.steps / phase.elapsed:8.2f}   server persistence requests/step "
+          f"{phase.steps_per_s:8.2f}   server persistence requests/step "
           f"{phase.persistence / max(phase.steps, 1):6.1f}")
     per_step = ", ".join(f"{name} {1000 * used / max(phase.steps, 1):.1f}"
                          for name, used in sorted(phase.cpu.items()))
@@ -413,18 +429,16 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
     bihuan_one = await run_bihuan(system, Phase("bihuan over HTTP, one client", 1),
                                   range(single_cases), check_ledger=True)
     floor, bihuan = Phase("floor", clients), Phase("bihuan over HTTP", clients)
-    concurrent = [floor, bihuan]
-    shape = None
-    if shaped:
-        shape = await case_shape(client, bihuan_one)
-        concurrent.append(Phase("floor shaped like a case", clients))
+    shaped_floor = Phase("floor shaped like a case", clients) if shaped else None
+    shape = await case_shape(client, bihuan_one) if shaped else None
+    concurrent = [phase for phase in (floor, bihuan, shaped_floor) if phase]
     # While the floor runs, bihuan's worker and API idle: their samples are few.
     with sampled(profile, {name: system.pid(name) for name in ("worker", "api")}):
         for n, part in enumerate(in_rounds(cases, rounds)):
             turns = [lambda: run_floor(system, client, floor, part),
                      lambda: run_bihuan(system, bihuan, part, check_ledger=False)]
-            if shape is not None:
-                turns.append(lambda: run_floor(system, client, concurrent[-1], part, shape))
+            if shaped_floor:
+                turns.append(lambda: run_floor(system, client, shaped_floor, part, shape))
             for turn in turns if n % 2 == 0 else reversed(turns):
                 await turn()
     events, size = await ordinary_case_events(client, bihuan, sequence)
@@ -435,7 +449,7 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
 
     for phase in (floor_one, bihuan_one, *concurrent):
         print_phase(phase)
-    ratio = (bihuan.steps / bihuan.elapsed) / (floor.steps / floor.elapsed)
+    ratio = bihuan.steps_per_s / floor.steps_per_s
     p95_ratio = percentile(bihuan.actions(), .95) / percentile(floor.actions(), .95)
     per_action = events / UPDATES["ordinary"]
     print(f"\nhistory events of an ordinary case: {events} for {UPDATES['ordinary']} officer "
@@ -443,14 +457,13 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
           f"{floor_events}, {floor_events / UPDATES['ordinary']:.1f} per update, "
           f"{floor_size / 1024:.1f} KiB)")
     print(f"peak RSS: worker {rss['worker']:.0f} MiB, API {rss['api']:.0f} MiB")
-    if shaped:
-        rate = {phase.name: phase.steps / phase.elapsed for phase in concurrent}
-        shaped_events, shaped_size = await ordinary_case_events(client, concurrent[-1])
+    if shaped_floor:
+        shaped_events, shaped_size = await ordinary_case_events(client, shaped_floor)
         print(f"the shaped floor: {shaped_events} events, {shaped_size / 1024:.1f} KiB for an "
               f"ordinary case; its step throughput / the floor's "
-              f"{rate[concurrent[-1].name] / rate[floor.name]:.2f} (what the server spends on a "
-              f"case's data), bihuan's / its {rate[bihuan.name] / rate[concurrent[-1].name]:.2f} "
-              f"(what bihuan's own code costs)")
+              f"{shaped_floor.steps_per_s / floor.steps_per_s:.2f} (what the server spends on "
+              f"a case's data), bihuan's / its {bihuan.steps_per_s / shaped_floor.steps_per_s:.2f}"
+              f" (what bihuan's own code costs)")
     print("\ntargets:")
     verdict("step throughput, bihuan / floor", ratio, TARGETS["throughput_ratio"], at_most=False)
     verdict("history events per officer action", per_action, TARGETS["events_per_action"])
@@ -463,8 +476,8 @@ async def measure(system: System, cases: int, clients: int, single_cases: int,
     verdict("ledger row current after the answer (s, max)",
             max(bihuan_one.ledger_lags, default=0.0), TARGETS["ledger_lag_s"])
     print(f"\nlifecycle cases={cases} clients={clients} "
-          f"bihuan_steps_per_s={bihuan.steps / bihuan.elapsed:.1f} "
-          f"floor_steps_per_s={floor.steps / floor.elapsed:.1f} ratio={ratio:.2f} "
+          f"bihuan_steps_per_s={bihuan.steps_per_s:.1f} "
+          f"floor_steps_per_s={floor.steps_per_s:.1f} ratio={ratio:.2f} "
           f"p95_ratio={p95_ratio:.2f} events_per_action={per_action:.1f} "
           f"single_p50_ms={single:.1f} floor_single_p50_ms={floor_single:.1f}")
     wrong = [w for phase in (floor_one, bihuan_one, *concurrent) for w in phase.wrong]
