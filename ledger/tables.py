@@ -24,6 +24,17 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+def sqlite_text_of(value: datetime | None) -> str | None:
+    """What UTCDateTime and SQLite's DATETIME together store for a moment, in one C call
+    rather than their two Python ones: the ledger's hot path (ledger.prepared) writes some 30
+    moments an entry."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the ledger")
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 # SQLite only autoincrements INTEGER PRIMARY KEY.
 EventId = BigInteger().with_variant(Integer(), "sqlite")
 
