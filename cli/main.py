@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "api":
         import uvicorn
 
+        from api.http_protocol import OneWriteHttpToolsProtocol
         from runtime.logging import configure
         configure(settings.log_level, json=settings.environment == "production")
         # log_config=None: uvicorn's lines go through the same (JSON) handler; its access line
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         # period.
         uvicorn.run("api.main:create_app", factory=True, host=settings.api_host,
                     port=settings.api_port, log_level=settings.log_level.lower(),
-                    log_config=None, access_log=False,
+                    log_config=None, access_log=False, http=OneWriteHttpToolsProtocol,
                     timeout_graceful_shutdown=int(settings.api_shutdown_grace_seconds))
     elif args.command == "worker-health":
         from runtime.health import probe

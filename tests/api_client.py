@@ -71,11 +71,12 @@ async def history(api: httpx.AsyncClient, case_id: str, who: dict = SUPERVISOR) 
 
 
 @asynccontextmanager
-async def served(app) -> AsyncIterator[str]:
-    """`app` on a real HTTP server (uvicorn, on a free port, in this event loop); yields its
-    base URL."""
+async def served(app, **config) -> AsyncIterator[str]:
+    """`app` on a real HTTP server (uvicorn, on a free port, in this event loop, with `config`
+    for uvicorn); yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **config))
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:
