@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
         hotline.hotline_service(app)
         get_logger("api").info("api ready", temporal=settings.temporal_address)
         yield
+        await app.state.service.started_cases.close()
         engine.dispose()
 
     app = FastAPI(title="bihuan 闭环 — city case engine", version="0.1.0",

@@ -31,7 +31,7 @@ from domain.whistles import WhistleCommand, WhistleEvent
 from domain.roles import Role
 from domain.stages import STAGE_LABELS, TERMINAL_STAGES, Stage
 from ledger.repository import Ledger
-from runtime.cases import record_and_start
+from runtime.cases import StartedCases, record_and_start
 from runtime.logging import get_logger
 from workflows.case import CaseWorkflow
 from workflows.whistle import WhistleWorkflow
@@ -48,6 +48,7 @@ class Opened:
 class CaseService:
     def __init__(self, client: Client, ledger: Ledger, catalog: Catalog, settings: Settings):
         self.client, self.ledger, self.catalog, self.settings = client, ledger, catalog, settings
+        self.started_cases = StartedCases(ledger)
 
     # ---- intake ---------------------------------------------------------------------------------
 
@@ -78,7 +79,7 @@ class CaseService:
         # and the case is kept even if Temporal is away (the worker starts it later). If the
         # ledger does not answer, nothing is recorded or started.
         opening, started = await record_and_start(self.client, self.ledger, intake,
-                                                  self.settings.task_queue)
+                                                  self.settings.task_queue, self.started_cases)
         if started is False:
             return Opened(await self.get_case(case_id, actor), created=False)
         return Opened(CaseView.of(opening.state, actor), created=True)

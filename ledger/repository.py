@@ -47,7 +47,7 @@ class Ledger:
 
     def record(self, entry: LedgerEntry, start: CaseIntake | None = None) -> None:
         """Write one entry. With `start`, the case's workflow is owed a start: noted in the same
-        transaction (runtime.cases.record_and_start), until `case_started`."""
+        transaction (runtime.cases.record_and_start), until `cases_started`."""
         with self._writing() as connection:
             rollups.add(connection, self._insert, self._record(connection, entry, start))
 
@@ -97,9 +97,10 @@ class Ledger:
                    self._insert)
         return rollups.change(connection, entry.event.case_id, before, after, added)
 
-    def case_started(self, case_id: str) -> None:
+    def cases_started(self, case_ids: Sequence[str]) -> None:
+        """Clear the start notes of cases whose workflows are known to have started."""
         with self._writing() as connection:
-            connection.execute(delete(CaseStartRow).where(CaseStartRow.case_id == case_id))
+            connection.execute(delete(CaseStartRow).where(CaseStartRow.case_id.in_(case_ids)))
 
     def start_pending(self, case_id: str) -> bool:
         with Session(self.engine) as session:

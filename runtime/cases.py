@@ -38,12 +38,54 @@ async def start_case(client: Client, intake: CaseIntake, task_queue: str,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
 
 
-async def record_and_start(client: Client, ledger: Ledger, intake: CaseIntake,
-                           task_queue: str) -> tuple[LedgerEntry, bool | None]:
+class StartedCases:
+    """Clears the start notes of cases the API started, those of a moment together: clearing
+    each in a transaction of its own cost an opening a fifth of its CPU (0.8 of 4.2 ms). A note
+    not cleared yet, or never (the API stopped first), only makes the sweep find the workflow
+    there and clear it; a note is not what tells whether a case's workflow exists."""
+
+    def __init__(self, ledger: Ledger, every: float = 0.5) -> None:
+        self._ledger, self._every = ledger, every
+        self._case_ids: list[str] = []
+        self._clearing: asyncio.Task | None = None
+
+    def add(self, case_id: str) -> None:
+        self._case_ids.append(case_id)
+        if self._clearing is None:
+            self._clearing = asyncio.create_task(self._clear_soon())
+
+    async def close(self) -> None:
+        """Clear what is waiting now (the API is stopping)."""
+        if self._clearing is not None:
+            self._clearing.cancel()
+            self._clearing = None
+        await self._clear()
+
+    async def _clear_soon(self) -> None:
+        await asyncio.sleep(self._every)
+        # Cases started from here on wait for the next batch.
+        self._clearing = None
+        await self._clear()
+
+    async def _clear(self) -> None:
+        case_ids, self._case_ids = self._case_ids, []
+        if not case_ids:
+            return
+        try:
+            await asyncio.to_thread(self._ledger.cases_started, case_ids)
+        except Exception as err:  # noqa: BLE001 - the sweep clears them
+            log.warning("start notes not cleared; the sweep will", cases=len(case_ids),
+                        error=str(err)[:300])
+
+
+async def record_and_start(client: Client, ledger: Ledger, intake: CaseIntake, task_queue: str,
+                           started_cases: StartedCases | None = None
+                           ) -> tuple[LedgerEntry, bool | None]:
     """Record the opening, then start the workflow. Returns the opening and whether this call
     started the workflow: False when it existed already (a repeated request), None when
     Temporal could not be reached (the sweep starts it). Raises what the ledger raises, and
-    then nothing was recorded or started."""
+    then nothing was recorded or started. The start note is cleared at once, or with others
+    by `started_cases`."""
     intake = intake.model_copy(update={"lean_loop": True, "opening_recorded": True})
     opening = notices.opening_entry(intake)
     await asyncio.to_thread(ledger.record, opening, intake)
@@ -56,7 +98,10 @@ async def record_and_start(client: Client, ledger: Ledger, intake: CaseIntake,
         log.warning("case recorded, its workflow not started yet", case_id=intake.case_id,
                     error=err.message)
         return opening, None
-    await asyncio.to_thread(ledger.case_started, intake.case_id)
+    if started_cases is None:
+        await asyncio.to_thread(ledger.cases_started, [intake.case_id])
+    else:
+        started_cases.add(intake.case_id)
     return opening, started
 
 
@@ -77,7 +122,7 @@ async def start_pending(client: Client, ledger: Ledger, task_queue: str,
             log.warning("case workflow still not started", case_id=intake.case_id,
                         error=err.message)
             continue
-        await asyncio.to_thread(ledger.case_started, intake.case_id)
+        await asyncio.to_thread(ledger.cases_started, [intake.case_id])
     return started
 
 

@@ -12,9 +12,10 @@ from config.settings import Settings
 from domain.notices import opening_entry
 from ledger.db import make_engine
 from ledger.repository import Ledger
-from runtime.cases import record_and_start, start_pending
+from runtime.cases import StartedCases, record_and_start, start_pending
 from tests.api_client import HOTLINE, OFFICER, act, bearer, in_process, new_case, post_case
 from tests.factories import intake, policy
+from tests.processes import eventually
 from tests.workflow_steps import case_worker
 
 NOW = timedelta(0)
@@ -104,7 +105,24 @@ async def test_a_repeated_request_opens_nothing_twice(dev_env, ledger, executor,
         again = await api.post("/cases", json=body, headers=headers)
         assert again.status_code == 200 and again.json()["case_id"] == case_id
     assert [e.action.value for e in ledger.history(case_id)] == ["open"]
-    assert not ledger.start_pending(case_id)
+    await eventually(lambda: not ledger.start_pending(case_id), seconds=10,
+                     what="the start note cleared")
+
+
+async def test_the_start_notes_of_cases_started_together_are_cleared_together(ledger, catalog):
+    cases = [recorded_not_started(ledger, catalog) for _ in range(3)]
+    started = StartedCases(ledger, every=0.2)
+    for case in cases:
+        started.add(case.case_id)
+    # Not at each start: a moment later, all at once.
+    assert all(ledger.start_pending(case.case_id) for case in cases)
+    await eventually(lambda: not any(ledger.start_pending(case.case_id) for case in cases),
+                     seconds=10, what="the start notes cleared")
+    # An API stopping clears what is waiting before it goes.
+    last = recorded_not_started(ledger, catalog)
+    started.add(last.case_id)
+    await started.close()
+    assert not ledger.start_pending(last.case_id)
 
 
 async def test_with_the_ledger_away_nothing_is_opened(dev_env, catalog, tmp_path):
