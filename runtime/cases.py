@@ -47,12 +47,17 @@ class StartedCases:
     def __init__(self, ledger: Ledger, every: float = 0.5) -> None:
         self._ledger, self._every = ledger, every
         self._case_ids: list[str] = []
+        # The batch waiting to be cleared, and every clearing still running (held here so
+        # that none is collected before it ends).
         self._clearing: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
 
     def add(self, case_id: str) -> None:
         self._case_ids.append(case_id)
         if self._clearing is None:
             self._clearing = asyncio.create_task(self._clear_soon())
+            self._running.add(self._clearing)
+            self._clearing.add_done_callback(self._running.discard)
 
     async def close(self) -> None:
         """Clear what is waiting now (the API is stopping)."""
@@ -60,6 +65,8 @@ class StartedCases:
             self._clearing.cancel()
             self._clearing = None
         await self._clear()
+        # Clearings under way end before the ledger's connections are closed.
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _clear_soon(self) -> None:
         await asyncio.sleep(self._every)
