@@ -14,6 +14,7 @@ from config.catalog import load_catalog
 from config.settings import Settings
 from ledger.db import make_engine
 from ledger.repository import Ledger
+from runtime.collector import freeze_start_up
 from runtime.logging import configure, get_logger
 from runtime.temporal import connect
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, service: CaseService | None = N
                                         load_catalog(settings.config_dir), settings)
         # Loads and checks the hotline's code mapping now: a broken file stops start-up.
         hotline.hotline_service(app)
+        freeze_start_up()
         get_logger("api").info("api ready", temporal=settings.temporal_address)
         yield
         await app.state.service.started_cases.close()

@@ -18,6 +18,7 @@ from config.settings import Settings
 from ledger.repository import Ledger
 from notifications.relay import run_hotline_relay, run_relay
 from runtime.cases import run_start_sweep
+from runtime.collector import freeze_start_up
 from runtime.health import dependency_checks, serve_health
 from runtime.logging import get_logger
 from runtime.sandbox import workflow_runner
@@ -82,6 +83,7 @@ async def run_worker(settings: Settings) -> None:
                                             settings.worker_health_port, health)
                          if settings.worker_health_port else None)
         async with worker:
+            freeze_start_up()
             log.info("worker started", task_queue=settings.task_queue,
                      temporal=settings.temporal_address, namespace=settings.temporal_namespace,
                      webhooks=len(settings.webhook_urls), sandboxed=settings.workflow_sandbox,
