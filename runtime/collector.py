@@ -3,8 +3,9 @@
 What start-up builds (the modules, the app and its routes, the Temporal client and worker,
 SQLAlchemy's compiled statements, pydantic's schemas) lives as long as the process, yet every
 full collection walked all of it again. Frozen once start-up is done, it is left out of the
-collector's walks, which then cover what requests and workflow tasks create: the case loop ran
-at 0.72 of the floor's speed against 0.68 (bench/README.md), for some 15 MiB more at peak.
+collector's walks, which then cover what requests and workflow tasks create. In the API a full
+collection had taken about 100 ms; full runs of the case loop went from 0.68 of the floor's
+speed to 0.67–0.73, 0.70 on average, with the same peak memory (bench/README.md).
 """
 
 import gc
