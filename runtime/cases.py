@@ -118,6 +118,8 @@ async def start_pending(client: Client, ledger: Ledger, task_queue: str,
     started (the API normally starts them within milliseconds). Returns how many it started."""
     before = datetime.now(timezone.utc) - grace
     started = 0
+    # Whose workflows are known to exist now: their notes are cleared together.
+    known: list[str] = []
     for intake in await asyncio.to_thread(ledger.pending_starts, before, limit):
         try:
             await start_case(client, intake, task_queue)
@@ -129,7 +131,9 @@ async def start_pending(client: Client, ledger: Ledger, task_queue: str,
             log.warning("case workflow still not started", case_id=intake.case_id,
                         error=err.message)
             continue
-        await asyncio.to_thread(ledger.cases_started, [intake.case_id])
+        known.append(intake.case_id)
+    if known:
+        await asyncio.to_thread(ledger.cases_started, known)
     return started
 
 
